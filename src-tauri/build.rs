@@ -1,0 +1,20 @@
+//! Generates the Tauri context (config, assets, icons, capabilities) at build time.
+//!
+//! Generating it here rather than with `generate_context!()` in the crate means the UI assets
+//! are embedded once per build, so parallel rustc processes (`cargo test` compiles the library
+//! and its test harness together) never embed a half-written wasm file.
+
+use companion_model::{AppInfoRequest, Command, WatchConnection};
+
+fn main() {
+    let manifest =
+        tauri_build::AppManifest::new().commands(&[AppInfoRequest::NAME, WatchConnection::NAME]);
+    let attributes = tauri_build::Attributes::new()
+        .codegen(tauri_build::CodegenContext::new())
+        .app_manifest(manifest);
+    if let Err(error) = tauri_build::try_build(attributes) {
+        panic!(
+            "cannot generate the Tauri context: {error:#}\n(is the UI built? run `cargo xtask ui`)"
+        );
+    }
+}

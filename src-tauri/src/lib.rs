@@ -1,0 +1,43 @@
+//! The IoT Companion shell: the Tauri window around the Yew UI.
+//!
+//! This crate holds no business logic. [`commands`] maps each `companion-model` command to one
+//! call; [`events`] forwards backend events to the UI. `run` is the single entry point for the
+//! desktop binary and for the Android and iOS builds.
+
+mod commands;
+mod events;
+mod shell;
+
+use tauri::Manager;
+
+pub use shell::Shell;
+
+/// Builds and runs the app until its last window closes.
+#[cfg_attr(mobile, tauri::mobile_entry_point)]
+pub fn run() {
+    init_logging();
+    let result = tauri::Builder::default()
+        .setup(|app| {
+            let data_dir = app.path().app_data_dir()?;
+            std::fs::create_dir_all(&data_dir)?;
+            tracing::info!(data_dir = %data_dir.display(), "IoT Companion starting");
+            app.manage(Shell::new(data_dir));
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::watch_connection
+        ])
+        .run(tauri::tauri_build_context!());
+    if let Err(error) = result {
+        tracing::error!(%error, "IoT Companion could not start");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second initialisation (tests, mobile re-entry) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}

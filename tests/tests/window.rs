@@ -1,0 +1,203 @@
+//! End-to-end: the real app window, driven through tauri-driver and WebKitWebDriver.
+//!
+//! Visits every page, checks that `app_info` (UI → backend) and the connection event
+//! (backend → UI) cross the bridge, switches the theme and the window width, and saves a
+//! screenshot of each state under `target/e2e/`.
+
+use companion_tests::window::AppWindow;
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
+use serde_json::json;
+
+const PAGES: [(&str, &str); 4] = [
+    ("fleet", "Fleet"),
+    ("provision", "Provision"),
+    ("activity", "Activity"),
+    ("settings", "Settings"),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_renders_in_the_real_window_and_the_bridge_works_both_ways() {
+    let window = AppWindow::launch()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let outcome = scenario(&window).await;
+    window.close().await;
+    if let Err(error) = outcome {
+        panic!("{error}");
+    }
+}
+
+async fn scenario(window: &AppWindow) -> Result<(), String> {
+    window.find("#nav-fleet").await?;
+    connection_event_arrives(window).await?;
+    for (slug, title) in PAGES {
+        visit(window, slug, title).await?;
+        window.screenshot(slug).await?;
+    }
+    about_panel_shows_the_backends_facts(window).await?;
+    theme_switches_and_is_remembered(window).await?;
+    keyboard_shortcuts_change_the_page(window).await?;
+    narrow_window_moves_navigation_to_the_bottom(window).await?;
+    Ok(())
+}
+
+/// The status bar only leaves "waiting" when the backend's event has arrived.
+async fn connection_event_arrives(window: &AppWindow) -> Result<(), String> {
+    let state = "document.querySelector('#connection-state').dataset.state";
+    window.wait_for_value(state, json!("disconnected")).await?;
+    let detail = window
+        .eval("document.querySelector('#connection-detail').textContent")
+        .await?;
+    let detail = detail.as_str().unwrap_or_default();
+    if !detail.contains("No broker profile is active") {
+        return Err(format!(
+            "the connection detail should come from the backend's event, got {detail:?}"
+        ));
+    }
+    Ok(())
+}
+
+async fn visit(window: &AppWindow, slug: &str, title: &str) -> Result<(), String> {
+    click(window, &format!("#nav-{slug}")).await?;
+    window
+        .wait_for_value("document.querySelector('main').dataset.page", json!(slug))
+        .await?;
+    let heading = window
+        .eval("document.querySelector('#page-title').textContent")
+        .await?;
+    if heading != json!(title) {
+        return Err(format!(
+            "page {slug}: heading is {heading}, expected {title:?}"
+        ));
+    }
+    let current = window
+        .eval(&format!(
+            "document.querySelector('#nav-{slug}').getAttribute('aria-current')"
+        ))
+        .await?;
+    if current != json!("page") {
+        return Err(format!(
+            "page {slug}: its navigation entry is not marked current ({current})"
+        ));
+    }
+    Ok(())
+}
+
+/// `app_info` is answered by the backend: the data directory is the one this test chose.
+async fn about_panel_shows_the_backends_facts(window: &AppWindow) -> Result<(), String> {
+    visit(window, "settings", "Settings").await?;
+    window.find("#about-facts").await?;
+    let expected = [
+        (
+            "#about-data-dir",
+            window.expected_data_dir().display().to_string(),
+        ),
+        ("#about-version", env!("CARGO_PKG_VERSION").to_owned()),
+        ("#about-build", "debug".to_owned()),
+        ("#about-broker", "no broker".to_owned()),
+    ];
+    for (selector, value) in expected {
+        let shown = window
+            .eval(&format!("document.querySelector('{selector}').textContent"))
+            .await?;
+        if shown != json!(value) {
+            return Err(format!(
+                "About panel {selector} shows {shown}, expected {value:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn theme_switches_and_is_remembered(window: &AppWindow) -> Result<(), String> {
+    let theme = "document.documentElement.dataset.theme";
+    let background = "getComputedStyle(document.body).backgroundColor";
+    click(window, "#theme-dark").await?;
+    window.wait_for_value(theme, json!("dark")).await?;
+    window
+        .wait_for_value(background, json!("rgb(15, 20, 25)"))
+        .await?;
+    window.screenshot("settings-dark").await?;
+
+    window
+        .client
+        .refresh()
+        .await
+        .map_err(|error| format!("reload: {error}"))?;
+    window.find("#nav-fleet").await?;
+    window
+        .wait_for_value(theme, json!("dark"))
+        .await
+        .map_err(|error| format!("after a reload the theme should still be dark: {error}"))?;
+    window.screenshot("fleet-dark").await?;
+
+    visit(window, "settings", "Settings").await?;
+    click(window, "#theme-light").await?;
+    window.wait_for_value(theme, json!("light")).await?;
+    window
+        .wait_for_value(background, json!("rgb(244, 246, 248)"))
+        .await?;
+    click(window, "#theme-system").await?;
+    window.wait_for_value(theme, json!("system")).await
+}
+
+async fn keyboard_shortcuts_change_the_page(window: &AppWindow) -> Result<(), String> {
+    for (index, (slug, _)) in PAGES.iter().enumerate() {
+        let digit = char::from_digit(u32::try_from(index + 1).unwrap_or(1), 10).unwrap_or('1');
+        let keys = KeyActions::new("keyboard".to_owned())
+            .then(KeyAction::Down {
+                value: Key::Alt.into(),
+            })
+            .then(KeyAction::Down { value: digit })
+            .then(KeyAction::Up { value: digit })
+            .then(KeyAction::Up {
+                value: Key::Alt.into(),
+            });
+        window
+            .client
+            .perform_actions(keys)
+            .await
+            .map_err(|error| format!("Alt+{digit}: {error}"))?;
+        window
+            .wait_for_value("document.querySelector('main').dataset.page", json!(slug))
+            .await
+            .map_err(|error| format!("Alt+{digit} should open {slug}: {error}"))?;
+    }
+    Ok(())
+}
+
+async fn narrow_window_moves_navigation_to_the_bottom(window: &AppWindow) -> Result<(), String> {
+    visit(window, "fleet", "Fleet").await?;
+    window
+        .client
+        .set_window_size(360, 760)
+        .await
+        .map_err(|error| format!("resize: {error}"))?;
+    window
+        .wait_for_value("window.innerWidth <= 400", json!(true))
+        .await?;
+    let nav_below_page = "document.querySelector('nav').getBoundingClientRect().top > document.querySelector('main').getBoundingClientRect().top";
+    window.wait_for_value(nav_below_page, json!(true)).await?;
+    let overflow = "document.documentElement.scrollWidth > window.innerWidth";
+    window
+        .wait_for_value(overflow, json!(false))
+        .await
+        .map_err(|error| format!("at 360 px nothing may overflow sideways: {error}"))?;
+    window.screenshot("fleet-narrow").await?;
+    window
+        .client
+        .set_window_size(1200, 800)
+        .await
+        .map_err(|error| format!("resize: {error}"))?;
+    Ok(())
+}
+
+async fn click(window: &AppWindow, selector: &str) -> Result<(), String> {
+    window
+        .find(selector)
+        .await?
+        .click()
+        .await
+        .map_err(|error| format!("click {selector}: {error}"))
+}

@@ -1,0 +1,5 @@
+//! The UI's entry point, loaded by the Tauri window.
+
+fn main() {
+    companion_ui::start();
+}

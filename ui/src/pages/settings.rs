@@ -1,0 +1,35 @@
+use companion_model::AppInfo;
+use yew::prelude::*;
+
+use crate::components::{AboutPanel, NotBuilt, ThemeSwitch};
+use crate::state::Load;
+use crate::theme::ThemePreference;
+
+/// Props of [`SettingsPage`].
+#[derive(Debug, Properties, PartialEq)]
+pub struct SettingsPageProps {
+    /// The current theme choice.
+    pub theme: ThemePreference,
+    /// Called when the user picks another theme.
+    pub on_theme: Callback<ThemePreference>,
+    /// What the backend reported about itself.
+    pub app_info: Load<AppInfo>,
+}
+
+/// Appearance, connection profiles, the certificate vault, and about.
+#[component]
+pub fn SettingsPage(props: &SettingsPageProps) -> Html {
+    html! {
+        <div class="stack">
+            <section class="card" aria-labelledby="appearance-title">
+                <h2 id="appearance-title">{ "Appearance" }</h2>
+                <ThemeSwitch value={props.theme} on_change={props.on_theme.clone()} />
+            </section>
+            <NotBuilt
+                purpose="Connection profiles (AWS IoT Core, any MQTT broker, the local sandbox) and the certificate vault in the OS keyring are managed here."
+                missing="This build has neither yet: they arrive with the live-control engine."
+            />
+            <AboutPanel info={props.app_info.clone()} />
+        </div>
+    }
+}
