@@ -66,7 +66,7 @@ fn stored(store: &ShadowStore) -> Option<StoredShadow> {
 /// Independent statement of "in sync": every leaf path of desired exists in reported with an
 /// equal value (numbers numerically).
 fn agrees(desired: &Object, reported: &Object) -> bool {
-    leaf_paths(desired, Vec::new()).iter().all(|(path, want)| {
+    leaf_paths(desired, &[]).iter().all(|(path, want)| {
         let mut at = Some(&Value::Object(reported.clone()));
         for key in path {
             at = at.and_then(|v| v.get(key));
@@ -75,13 +75,13 @@ fn agrees(desired: &Object, reported: &Object) -> bool {
     })
 }
 
-fn leaf_paths(object: &Object, prefix: Vec<String>) -> Vec<(Vec<String>, Value)> {
+fn leaf_paths(object: &Object, prefix: &[String]) -> Vec<(Vec<String>, Value)> {
     let mut out = Vec::new();
     for (key, value) in object {
-        let mut path = prefix.clone();
+        let mut path = prefix.to_vec();
         path.push(key.clone());
         match value {
-            Value::Object(inner) if !inner.is_empty() => out.extend(leaf_paths(inner, path)),
+            Value::Object(inner) if !inner.is_empty() => out.extend(leaf_paths(inner, &path)),
             other => out.push((path, other.clone())),
         }
     }
