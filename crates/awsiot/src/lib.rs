@@ -16,6 +16,7 @@
 //! as unverified, the choice made here is Greengrass-like, configurable, and named in a comment.
 
 pub mod error;
+pub mod jobs;
 pub mod names;
 pub mod shadow;
 pub mod time;
