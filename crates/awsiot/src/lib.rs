@@ -18,6 +18,7 @@
 pub mod error;
 pub mod jobs;
 pub mod names;
+pub mod provisioning;
 pub mod shadow;
 pub mod time;
 pub mod topic;
