@@ -17,6 +17,7 @@
 
 pub mod error;
 pub mod jobs;
+pub mod lifecycle;
 pub mod names;
 pub mod provisioning;
 pub mod shadow;
