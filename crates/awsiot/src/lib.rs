@@ -15,6 +15,8 @@
 //! The behaviour follows `shared/reference/aws-iot-core.md`; where that reference marks a fact
 //! as unverified, the choice made here is Greengrass-like, configurable, and named in a comment.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod jobs;
 pub mod lifecycle;
