@@ -88,7 +88,11 @@ impl AppWindow {
     }
 
     /// Saves a PNG of the window as `<target>/e2e/<name>.png` and returns its path.
+    ///
+    /// Waits for running CSS transitions to finish first, so the picture shows a settled state.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf, String> {
+        self.wait_for_value("document.getAnimations().length", json!(0))
+            .await?;
         let png = self
             .client
             .screenshot()
@@ -139,6 +143,17 @@ impl AppWindow {
             .execute(&format!("return ({script});"), vec![])
             .await
             .map_err(|error| format!("evaluating `{script}`: {error}"))
+    }
+
+    /// Saves a screenshot and the page's HTML as `failure.png` and `failure.html`, for a
+    /// failed test to be diagnosed afterwards. Best effort: the window may be gone.
+    pub async fn save_failure_evidence(&self) {
+        if let Ok(png) = self.client.screenshot().await {
+            let _ = std::fs::write(self.artifacts.join("failure.png"), png);
+        }
+        if let Ok(html) = self.client.source().await {
+            let _ = std::fs::write(self.artifacts.join("failure.html"), html);
+        }
     }
 
     /// Ends the WebDriver session, which closes the app.

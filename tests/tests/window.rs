@@ -22,6 +22,9 @@ async fn every_page_renders_in_the_real_window_and_the_bridge_works_both_ways() 
         .await
         .unwrap_or_else(|error| panic!("{error}"));
     let outcome = scenario(&window).await;
+    if outcome.is_err() {
+        window.save_failure_evidence().await;
+    }
     window.close().await;
     if let Err(error) = outcome {
         panic!("{error}");
