@@ -14,6 +14,29 @@
 //!
 //! The behaviour follows `shared/reference/aws-iot-core.md`; where that reference marks a fact
 //! as unverified, the choice made here is Greengrass-like, configurable, and named in a comment.
+//!
+//! ```
+//! use companion_awsiot::Timestamp;
+//! use companion_awsiot::shadow::ShadowStore;
+//!
+//! let mut service = ShadowStore::default();
+//! let out = service
+//!     .handle_publish(
+//!         "$aws/things/lamp/shadow/update",
+//!         br#"{"state":{"desired":{"on":true}},"clientToken":"t1"}"#,
+//!         Timestamp::from_secs(1_700_000_000),
+//!     )
+//!     .expect("a shadow request topic");
+//! let topics: Vec<&str> = out.iter().map(|m| m.topic.as_str()).collect();
+//! assert_eq!(
+//!     topics,
+//!     [
+//!         "$aws/things/lamp/shadow/update/delta",
+//!         "$aws/things/lamp/shadow/update/documents",
+//!         "$aws/things/lamp/shadow/update/accepted",
+//!     ]
+//! );
+//! ```
 
 #![warn(missing_docs)]
 

@@ -512,3 +512,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_device_helpers_build_requests_and_the_sdk_filters() {
+    use companion_awsiot::jobs::{JobTarget, StartNextPendingJobExecutionRequest, client};
+    use companion_awsiot::topic::JobsApi;
+    let id = JobId::new("fw-1").expect("valid");
+    assert_eq!(
+        client::response_filters(&thing(), &JobTarget::Id(id.clone()))[2],
+        "$aws/things/plug-1/jobs/fw-1/get/+"
+    );
+    assert_eq!(
+        client::notification_filters(&thing()),
+        vec![
+            "$aws/things/plug-1/jobs/notify",
+            "$aws/things/plug-1/jobs/notify-next"
+        ]
+    );
+    let mut service = JobsService::default();
+    queued(&mut service, "fw-1", 0);
+    let start = client::request(
+        &thing(),
+        JobsApi::StartNext,
+        &StartNextPendingJobExecutionRequest::default(),
+    )
+    .expect("encodes");
+    let out = service
+        .handle_publish(&start.topic, &start.payload, Timestamp::from_secs(1))
+        .expect("handled");
+    assert_eq!(out[0].topic, "$aws/things/plug-1/jobs/start-next/accepted");
+    let done = client::update(&thing(), &id, &json!({"status": "SUCCEEDED"})).expect("encodes");
+    let out = service
+        .handle_publish(&done.topic, &done.payload, Timestamp::from_secs(2))
+        .expect("handled");
+    assert_eq!(out[0].topic, "$aws/things/plug-1/jobs/fw-1/update/accepted");
+}

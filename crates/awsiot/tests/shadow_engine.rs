@@ -355,3 +355,47 @@ fn the_service_ignores_topics_that_are_not_shadow_requests() {
         );
     }
 }
+
+#[test]
+fn the_client_helpers_build_requests_the_service_answers_on_the_filtered_topics() {
+    use companion_awsiot::shadow::client;
+    let thing = ThingName::new("dev").expect("valid");
+    let named = ShadowKind::Named(companion_awsiot::ShadowName::new("config").expect("valid"));
+    assert_eq!(
+        client::response_filters(&thing, &named),
+        vec![
+            "$aws/things/dev/shadow/name/config/get/+",
+            "$aws/things/dev/shadow/name/config/delete/+",
+            "$aws/things/dev/shadow/name/config/update/accepted",
+            "$aws/things/dev/shadow/name/config/update/rejected",
+        ]
+    );
+    assert_eq!(
+        client::event_filters(&thing, &ShadowKind::Classic),
+        vec![
+            "$aws/things/dev/shadow/update/delta",
+            "$aws/things/dev/shadow/update/documents",
+        ]
+    );
+    let mut store = ShadowStore::default();
+    let request = client::update(
+        &thing,
+        &named,
+        &UpdateShadowRequest {
+            state: Some(ShadowState::default()),
+            client_token: Some("u".into()),
+            version: None,
+        },
+    );
+    assert_eq!(request.topic, "$aws/things/dev/shadow/name/config/update");
+    store.handle_publish(&request.topic, &request.payload, Timestamp::from_secs(1));
+    for request in [
+        client::get(&thing, &named, Some("g".into())),
+        client::delete(&thing, &named, None),
+    ] {
+        let out = store
+            .handle_publish(&request.topic, &request.payload, Timestamp::from_secs(2))
+            .expect("handled");
+        assert!(out[0].topic.ends_with("/accepted"), "{}", out[0].topic);
+    }
+}

@@ -6,6 +6,7 @@
 //! the [`crate::Outgoing`] messages for responses are meant for that connection alone, while
 //! `notify` and `notify-next` go to ordinary subscribers.
 
+pub mod client;
 mod service;
 mod status;
 pub mod wire;

@@ -5,8 +5,10 @@
 //!   the messages AWS IoT Core would publish (accepted/rejected, delta, documents).
 //! * [`Shadow`] is one shadow's state machine (existence, version, document).
 //! * [`document`] holds the pure merge/delta/metadata rules.
+//! * [`client`] builds requests and the filters a client subscribes to.
 //! * [`wire`] holds the payload types, e.g. [`UpdateShadowRequest`] and [`ShadowResponse`].
 
+pub mod client;
 pub mod document;
 mod engine;
 mod error;
