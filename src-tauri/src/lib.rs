@@ -28,11 +28,21 @@ pub fn run() {
             commands::app_info,
             commands::watch_connection
         ])
-        .run(tauri::tauri_build_context!());
+        .run(context());
     if let Err(error) = result {
         tracing::error!(%error, "IoT Companion could not start");
         std::process::exit(1);
     }
+}
+
+/// The context `build.rs` generated: config, embedded UI assets, icons, capabilities.
+#[allow(
+    clippy::unwrap_used,
+    clippy::print_stderr,
+    reason = "the generated code unwraps embedded constants and reports its own errors"
+)]
+fn context() -> tauri::Context {
+    tauri::tauri_build_context!()
 }
 
 fn init_logging() {
