@@ -45,6 +45,12 @@ const PACKAGES: &[Package] = &[
         provides: "WebKitWebDriver",
         needed_for: Needs::Test,
     },
+    // A second, independent broker: the sandbox's services must also work attached to it.
+    Package {
+        name: "mosquitto",
+        provides: "mosquitto",
+        needed_for: Needs::Test,
+    },
 ];
 
 /// A Rust tool installed with `cargo install`.
