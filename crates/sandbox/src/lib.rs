@@ -15,6 +15,7 @@ pub mod broker;
 pub mod ca;
 pub mod connect;
 pub mod db;
+pub mod devices;
 pub mod gateway;
 pub mod services;
 
