@@ -123,9 +123,13 @@ impl LocalCa {
     fn create(cert_path: PathBuf, key_path: &Path) -> Result<Self, CaError> {
         let key = KeyPair::generate().map_err(signing)?;
         let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "IoT Companion sandbox CA");
+        // A distinct name per CA, so that a certificate from another sandbox is reported as
+        // from an unknown CA rather than failing its signature check.
+        let name = format!(
+            "IoT Companion sandbox CA {}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.serial_number = Some(random_serial());

@@ -151,7 +151,8 @@ pub enum CertificateStatus {
 }
 
 impl CertificateStatus {
-    fn as_str(self) -> &'static str {
+    /// AWS's name of the status.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::PendingActivation => "PENDING_ACTIVATION",
             Self::Active => "ACTIVE",

@@ -5,7 +5,10 @@
 //! [`crate::broker`]). For each connection it
 //!
 //! * on the mTLS listener, requires a client certificate that chains to the sandbox CA and
-//!   takes its certificate id (SHA-256 of the DER) as the principal;
+//!   takes its certificate id (SHA-256 of the DER) as the principal; a certificate the
+//!   registry holds as PENDING_ACTIVATION (issued by fleet provisioning, not yet registered)
+//!   is refused, as AWS refuses inactive certificates; certificates the registry does not know
+//!   (e.g. from [`crate::ca::LocalCa::issue_identity`]) are accepted;
 //! * reads the CONNECT for the client id, and reports the connection and its end (with AWS's
 //!   disconnect reason) as [`PresenceEvent`]s for the lifecycle service;
 //! * rewrites `$` topics and filters to [`INTERNAL_DOLLAR_PREFIX`] towards the broker and back
@@ -36,6 +39,7 @@ use tokio::time::{Instant, timeout};
 
 use crate::broker::{INTERNAL_DOLLAR_PREFIX, MAX_PACKET_BYTES};
 use crate::ca::{CertifiedKey, certificate_id};
+use crate::db::{CertificateStatus, Registry};
 
 /// Longest time a new connection may take for its TLS handshake and CONNECT.
 const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
@@ -99,6 +103,8 @@ pub struct GatewayConfig {
     pub ca_pem: String,
     /// Where connects and disconnects are reported (dropped with a warning when full).
     pub events: mpsc::Sender<PresenceEvent>,
+    /// The registry consulted for certificate status, if any.
+    pub registry: Option<Registry>,
 }
 
 /// The running listeners.
@@ -112,6 +118,7 @@ pub struct Gateway {
 
 struct Shared {
     upstream: SocketAddr,
+    registry: Option<Registry>,
     events: mpsc::Sender<PresenceEvent>,
     shutdown: watch::Receiver<bool>,
 }
@@ -125,6 +132,7 @@ impl Gateway {
         let (shutdown, receiver) = watch::channel(false);
         let shared = Arc::new(Shared {
             upstream: config.upstream,
+            registry: config.registry,
             events: config.events,
             shutdown: receiver,
         });
@@ -237,7 +245,25 @@ async fn handle(
         .and_then(|certs| certs.first())
         .map(|cert| certificate_id(cert))
         .unwrap_or_else(|| PLAIN_PRINCIPAL.to_owned());
+    if is_pending(&shared, &principal).await {
+        tracing::info!(%peer, certificate = %principal, "refused: the certificate is not active yet");
+        return;
+    }
     serve(stream, peer, principal, &shared).await;
+}
+
+/// Whether the registry holds `certificate_id` as PENDING_ACTIVATION.
+async fn is_pending(shared: &Shared, certificate_id: &str) -> bool {
+    let Some(registry) = &shared.registry else {
+        return false;
+    };
+    match registry.certificate_status(certificate_id).await {
+        Ok(status) => status.as_deref() == Some(CertificateStatus::PendingActivation.as_str()),
+        Err(error) => {
+            tracing::warn!(%error, "certificate status unknown; the connection is allowed");
+            false
+        }
+    }
 }
 
 /// Relays one client connection until either side ends it.

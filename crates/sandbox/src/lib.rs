@@ -119,7 +119,7 @@ impl Sandbox {
         let (broker, gateway) = match &config.external_broker {
             Some(endpoint) => (endpoint.clone(), None),
             None => {
-                let gateway = start_gateway(&config, &ca, events).await?;
+                let gateway = start_gateway(&config, &ca, events, registry.clone()).await?;
                 (plain_endpoint(gateway.plain_address()), Some(gateway))
             }
         };
@@ -225,6 +225,7 @@ async fn start_gateway(
     config: &SandboxConfig,
     ca: &LocalCa,
     events: mpsc::Sender<PresenceEvent>,
+    registry: Registry,
 ) -> Result<Gateway, SandboxError> {
     let broker = EmbeddedBroker::start().await?;
     let gateway = Gateway::start(GatewayConfig {
@@ -234,6 +235,7 @@ async fn start_gateway(
         server_identity: ca.issue_server_certificate()?,
         ca_pem: ca.cert_pem().to_owned(),
         events,
+        registry: Some(registry),
     })
     .await?;
     Ok(gateway)

@@ -136,12 +136,18 @@ async fn a_device_provisioned_from_a_csr_connects_over_mtls_and_another_ca_is_re
     };
     let refused =
         TestClient::connect("intruder", &sandbox.mtls_endpoint(foreign).expect("mTLS")).await;
-    assert!(refused.is_err(), "a certificate from another CA is refused");
+    let error = refused
+        .err()
+        .expect("a certificate from another CA is refused");
+    assert!(
+        error.contains("UnknownCA"),
+        "the TLS handshake names the unknown CA: {error}"
+    );
     sandbox.shutdown().await;
 }
 
 #[tokio::test]
-async fn create_keys_and_certificate_returns_a_key_that_connects() {
+async fn a_created_key_connects_only_after_register_thing_activates_its_certificate() {
     let dir = TempDir::new("create-keys");
     let sandbox = sandbox(&dir).await;
     let mut device = TestClient::connect(&thing("claim"), &sandbox.plain_endpoint())
@@ -164,9 +170,11 @@ async fn create_keys_and_certificate_returns_a_key_that_connects() {
             .to_owned(),
     };
     let endpoint = sandbox.mtls_endpoint(identity).expect("mTLS");
-    TestClient::connect("keys-device", &endpoint)
-        .await
-        .expect("the issued key and certificate connect");
+    let pending = TestClient::connect("plug-0007", &endpoint).await;
+    assert!(
+        pending.is_err(),
+        "a PENDING_ACTIVATION certificate is refused (the connection closes before CONNACK)"
+    );
 
     device
         .publish(
@@ -180,5 +188,16 @@ async fn create_keys_and_certificate_returns_a_key_that_connects() {
         json!({"statusCode": 400, "errorCode": "InvalidCertificateOwnershipToken", "errorMessage": "Certificate ownership token cannot be empty."}),
         "AWS's observed rejection of an empty token"
     );
+
+    let token = created["certificateOwnershipToken"]
+        .as_str()
+        .expect("a token");
+    let register = json!({"certificateOwnershipToken": token, "parameters": {"SerialNumber": "0007", "Model": "plug"}});
+    device.publish(PROVISION_TOPIC, register.to_string()).await;
+    let registered = device.expect(&format!("{PROVISION_TOPIC}/accepted")).await;
+    assert_eq!(registered["thingName"], "plug-0007", "registered");
+    TestClient::connect("plug-0007", &endpoint)
+        .await
+        .expect("the activated certificate connects");
     sandbox.shutdown().await;
 }
