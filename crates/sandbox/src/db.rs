@@ -148,6 +148,9 @@ pub enum CertificateStatus {
     PendingActivation,
     /// Registered (RegisterThing) or issued directly.
     Active,
+    /// Unusable: stands for AWS deleting a provisioning certificate whose ownership token
+    /// expired unused (a tombstone, so that the gateway keeps refusing it).
+    Revoked,
 }
 
 impl CertificateStatus {
@@ -156,6 +159,7 @@ impl CertificateStatus {
         match self {
             Self::PendingActivation => "PENDING_ACTIVATION",
             Self::Active => "ACTIVE",
+            Self::Revoked => "REVOKED",
         }
     }
 }
@@ -190,6 +194,19 @@ impl Registry {
         .bind(millis(now_ms))
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Revokes those of `ids` that are still PENDING_ACTIVATION (their token expired).
+    pub async fn revoke_pending(&self, ids: &[String]) -> Result<(), DbError> {
+        for id in ids {
+            sqlx::query(
+                "UPDATE certificates SET status = 'REVOKED' WHERE id = ? AND status = 'PENDING_ACTIVATION'",
+            )
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        }
         Ok(())
     }
 

@@ -6,8 +6,9 @@
 //!
 //! * on the mTLS listener, requires a client certificate that chains to the sandbox CA and
 //!   takes its certificate id (SHA-256 of the DER) as the principal; a certificate the
-//!   registry holds as PENDING_ACTIVATION (issued by fleet provisioning, not yet registered)
-//!   is refused, as AWS refuses inactive certificates; certificates the registry does not know
+//!   registry holds as anything but ACTIVE (issued by fleet provisioning and not registered, or
+//!   whose ownership token expired) is refused, as AWS refuses inactive certificates;
+//!   certificates the registry does not know
 //!   (e.g. from [`crate::ca::LocalCa::issue_identity`]) are accepted;
 //! * reads the CONNECT for the client id, and reports the connection and its end (with AWS's
 //!   disconnect reason) as [`PresenceEvent`]s for the lifecycle service;
@@ -32,6 +33,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -245,20 +247,20 @@ async fn handle(
         .and_then(|certs| certs.first())
         .map(|cert| certificate_id(cert))
         .unwrap_or_else(|| PLAIN_PRINCIPAL.to_owned());
-    if is_pending(&shared, &principal).await {
-        tracing::info!(%peer, certificate = %principal, "refused: the certificate is not active yet");
+    if is_inactive(&shared, &principal).await {
+        tracing::info!(%peer, certificate = %principal, "refused: the certificate is not active");
         return;
     }
     serve(stream, peer, principal, &shared).await;
 }
 
-/// Whether the registry holds `certificate_id` as PENDING_ACTIVATION.
-async fn is_pending(shared: &Shared, certificate_id: &str) -> bool {
+/// Whether the registry knows `certificate_id` with a status other than ACTIVE.
+async fn is_inactive(shared: &Shared, certificate_id: &str) -> bool {
     let Some(registry) = &shared.registry else {
         return false;
     };
     match registry.certificate_status(certificate_id).await {
-        Ok(status) => status.as_deref() == Some(CertificateStatus::PendingActivation.as_str()),
+        Ok(status) => status.is_some_and(|s| s != CertificateStatus::Active.as_str()),
         Err(error) => {
             tracing::warn!(%error, "certificate status unknown; the connection is allowed");
             false
@@ -271,41 +273,18 @@ async fn serve<S>(client: S, peer: SocketAddr, principal: String, shared: &Share
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (reader, writer) = tokio::io::split(client);
+    let (reader, mut client_out) = tokio::io::split(client);
     let mut client_in = PacketReader::new(reader);
-    let mut client_out = writer;
     let connect = match timeout(HANDSHAKE_DEADLINE, client_in.next()).await {
         Ok(Ok(Some(Packet::Connect(connect)))) => connect,
         _ => return,
     };
-    let Ok(upstream) = TcpStream::connect(shared.upstream).await else {
-        tracing::error!("the gateway cannot reach the embedded broker");
+    let (client_id, keep_alive) = (connect.client_id.clone(), connect.keep_alive);
+    let Some((mut upstream_in, mut upstream_out)) =
+        open_upstream(connect, &mut client_out, shared).await
+    else {
         return;
     };
-    let _ = upstream.set_nodelay(true);
-    let (up_reader, mut upstream_out) = upstream.into_split();
-    let mut upstream_in = PacketReader::new(up_reader);
-    let client_id = connect.client_id.clone();
-    let keep_alive = connect.keep_alive;
-    let Ok(connect) = translate_connect(connect) else {
-        return;
-    };
-    if send(&mut upstream_out, &Packet::Connect(connect))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let accepted = match upstream_in.next().await {
-        Ok(Some(Packet::ConnAck(ack))) => {
-            let ok = ack.code == ConnectReturnCode::Success;
-            send(&mut client_out, &Packet::ConnAck(ack)).await.is_ok() && ok
-        }
-        _ => false,
-    };
-    if !accepted {
-        return;
-    }
     let session = uuid::Uuid::new_v4().to_string();
     report(
         shared,
@@ -339,6 +318,34 @@ where
             reason,
         },
     );
+}
+
+type Upstream = (PacketReader<OwnedReadHalf>, OwnedWriteHalf);
+
+/// Opens the broker side of a session: sends the (translated) CONNECT and passes the broker's
+/// CONNACK to the client. `None` when the broker is unreachable or refused the client.
+async fn open_upstream<W: AsyncWrite + Unpin>(
+    connect: rumqttc::Connect,
+    client_out: &mut W,
+    shared: &Shared,
+) -> Option<Upstream> {
+    let connect = translate_connect(connect).ok()?;
+    let Ok(upstream) = TcpStream::connect(shared.upstream).await else {
+        tracing::error!("the gateway cannot reach the embedded broker");
+        return None;
+    };
+    let _ = upstream.set_nodelay(true);
+    let (reader, mut upstream_out) = upstream.into_split();
+    let mut upstream_in = PacketReader::new(reader);
+    send(&mut upstream_out, &Packet::Connect(connect))
+        .await
+        .ok()?;
+    let Ok(Some(Packet::ConnAck(ack))) = upstream_in.next().await else {
+        return None;
+    };
+    let accepted = ack.code == ConnectReturnCode::Success;
+    send(client_out, &Packet::ConnAck(ack)).await.ok()?;
+    accepted.then_some((upstream_in, upstream_out))
 }
 
 fn report(shared: &Shared, event: PresenceEvent) {

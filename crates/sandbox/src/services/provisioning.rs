@@ -135,7 +135,10 @@ impl ProvisioningDriver {
 
     async fn handle(&mut self, topic: &str, payload: &[u8]) {
         let time = now();
-        self.service.expire(time);
+        let expired = self.service.expire(time);
+        if let Err(error) = self.registry.revoke_pending(&expired).await {
+            tracing::error!(%error, "expired provisioning certificates not revoked");
+        }
         let mut issuer: &LocalCa = &self.ca;
         let Some(outcome) = self
             .service
@@ -190,4 +193,71 @@ fn issued_pem(outcome: &ProvisioningOutcome) -> Option<String> {
     decode::<CreateCertificateFromCsrResponse>(topic.format, &message.payload)
         .ok()
         .map(|r| r.certificate_pem)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn strings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_default_template_names_the_thing_from_model_and_serial_number() {
+        let template = ProvisioningTemplate::from_json(DEFAULT_TEMPLATE).expect("valid JSON");
+        let parameters = strings(&[("SerialNumber", "0042"), ("Model", "thermo")]);
+        let builtins = strings(&[("AWS::IoT::Certificate::Id", "abc")]);
+        let evaluated = template
+            .evaluate(&parameters, &builtins)
+            .expect("evaluates");
+        assert_eq!(
+            evaluated.thing_name.as_deref(),
+            Some("thermo-0042"),
+            "thing name"
+        );
+        assert_eq!(
+            evaluated.attributes,
+            strings(&[("model", "thermo"), ("serialNumber", "0042")]),
+            "attributes"
+        );
+        assert_eq!(
+            evaluated.certificate_status.as_deref(),
+            Some("ACTIVE"),
+            "activates the certificate"
+        );
+    }
+
+    #[test]
+    fn the_default_template_requires_both_parameters() {
+        let template = ProvisioningTemplate::from_json(DEFAULT_TEMPLATE).expect("valid JSON");
+        let parameters = strings(&[("SerialNumber", "0042")]);
+        let error = template
+            .evaluate(&parameters, &BTreeMap::new())
+            .expect_err("Model is missing");
+        assert!(
+            error.0.contains("Model"),
+            "the error names the parameter: {error}"
+        );
+    }
+
+    #[test]
+    fn a_broken_template_file_is_reported_with_its_name() {
+        let dir = std::env::temp_dir().join(format!("sandbox-templates-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(dir.join("templates")).expect("dir");
+        std::fs::write(dir.join("templates/good.json"), DEFAULT_TEMPLATE).expect("write");
+        assert!(load_templates(&dir).is_ok(), "a valid template file loads");
+        std::fs::write(dir.join("templates/broken.json"), "{not json").expect("write");
+        let error = load_templates(&dir).expect_err("refused");
+        assert!(
+            error.to_string().contains("broken"),
+            "the message names the template: {error}"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

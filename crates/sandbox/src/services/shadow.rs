@@ -3,7 +3,6 @@
 //! update survives a restart.
 
 use companion_awsiot::shadow::{ShadowRequest, ShadowStore};
-use companion_awsiot::topic::ShadowOperation;
 use tokio::sync::watch;
 
 use super::{ServiceLink, StartError, now, stopped};
@@ -60,8 +59,9 @@ impl ShadowService {
             return;
         };
         let time = now();
+        let before = self.revision(&request);
         let messages = self.store.handle(&request, time);
-        if request.operation != ShadowOperation::Get
+        if self.revision(&request) != before
             && let Some(shadow) = self.store.shadow(&request.thing, &request.shadow)
             && let Err(error) = self
                 .db
@@ -72,5 +72,13 @@ impl ShadowService {
             tracing::error!(%error, thing = %request.thing, "shadow not persisted");
         }
         self.link.publish_all(messages);
+    }
+
+    /// The shadow's (version, exists): every accepted update or delete changes it, a
+    /// rejection or a get does not.
+    fn revision(&self, request: &ShadowRequest) -> Option<(u64, bool)> {
+        self.store
+            .shadow(&request.thing, &request.shadow)
+            .map(|s| (s.version(), s.exists()))
     }
 }
