@@ -21,8 +21,10 @@
 //! Packets are parsed with `rumqttc::mqttbytes::v4`; MQTT 5 clients are refused (the broker
 //! behind speaks 3.1.1).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -123,6 +125,38 @@ struct Shared {
     registry: Option<Registry>,
     events: mpsc::Sender<PresenceEvent>,
     shutdown: watch::Receiver<bool>,
+    /// The newest session (by generation) of each client id, to tell a takeover by a second
+    /// connection with the same id (AWS: DUPLICATE_CLIENTID) from other broker closes.
+    owners: Mutex<HashMap<String, u64>>,
+    generations: AtomicU64,
+}
+
+impl Shared {
+    /// Makes a new session the owner of `client_id`; returns its generation.
+    fn claim(&self, client_id: &str) -> u64 {
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+        self.owners().insert(client_id.to_owned(), generation);
+        generation
+    }
+
+    /// Whether a newer session took `client_id` over from `generation`.
+    fn superseded(&self, client_id: &str, generation: u64) -> bool {
+        self.owners()
+            .get(client_id)
+            .is_some_and(|owner| *owner != generation)
+    }
+
+    /// Forgets `client_id` if `generation` still owns it.
+    fn release(&self, client_id: &str, generation: u64) {
+        let mut owners = self.owners();
+        if owners.get(client_id) == Some(&generation) {
+            owners.remove(client_id);
+        }
+    }
+
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.owners.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Gateway {
@@ -137,6 +171,8 @@ impl Gateway {
             registry: config.registry,
             events: config.events,
             shutdown: receiver,
+            owners: Mutex::new(HashMap::new()),
+            generations: AtomicU64::new(0),
         });
         let addresses = (
             local(&plain, config.plain_listen),
@@ -280,9 +316,11 @@ where
         _ => return,
     };
     let (client_id, keep_alive) = (connect.client_id.clone(), connect.keep_alive);
+    let generation = shared.claim(&client_id);
     let Some((mut upstream_in, mut upstream_out)) =
         open_upstream(connect, &mut client_out, shared).await
     else {
+        shared.release(&client_id, generation);
         return;
     };
     let session = uuid::Uuid::new_v4().to_string();
@@ -310,6 +348,14 @@ where
         )
         .await;
     let _ = client_out.shutdown().await;
+    let reason = if reason == DisconnectReason::ServerInitiatedDisconnect
+        && shared.superseded(&client_id, generation)
+    {
+        DisconnectReason::DuplicateClientId
+    } else {
+        reason
+    };
+    shared.release(&client_id, generation);
     report(
         shared,
         PresenceEvent::Disconnected {

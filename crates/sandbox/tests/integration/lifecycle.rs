@@ -55,3 +55,50 @@ async fn a_device_connecting_and_disconnecting_produces_presence_events() {
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_second_connection_with_the_same_client_id_takes_over_as_duplicate_clientid() {
+    let dir = TempDir::new("takeover");
+    let sandbox = sandbox(&dir).await;
+    let endpoint = sandbox.plain_endpoint();
+    let mut observer = TestClient::connect("observer", &endpoint)
+        .await
+        .expect("connects");
+    observer
+        .subscribe(&["$aws/events/presence/+/twin".to_owned()])
+        .await;
+
+    let _first = TestClient::connect("twin", &endpoint)
+        .await
+        .expect("first connects");
+    let first = observer.expect("$aws/events/presence/connected/twin").await;
+    assert_eq!(
+        first["principalIdentifier"], "anonymous",
+        "plain clients have no certificate"
+    );
+    let _second = TestClient::connect("twin", &endpoint)
+        .await
+        .expect("second connects");
+    let ended = observer
+        .expect("$aws/events/presence/disconnected/twin")
+        .await;
+    assert_eq!(
+        ended["disconnectReason"], "DUPLICATE_CLIENTID",
+        "the first was taken over"
+    );
+    assert_eq!(
+        ended["sessionIdentifier"], first["sessionIdentifier"],
+        "the first session ended"
+    );
+    assert_eq!(
+        ended["versionNumber"], 0,
+        "the disconnect carries its connect's number"
+    );
+    let second = observer.expect("$aws/events/presence/connected/twin").await;
+    assert_eq!(second["versionNumber"], 1, "the next connect counts on");
+    assert_ne!(
+        second["sessionIdentifier"], first["sessionIdentifier"],
+        "a new session"
+    );
+    sandbox.shutdown().await;
+}
