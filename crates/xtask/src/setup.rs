@@ -51,6 +51,23 @@ const PACKAGES: &[Package] = &[
         provides: "mosquitto",
         needed_for: Needs::Test,
     },
+    // The vault's keyring tests: the real Secret Service (gnome-keyring on a private D-Bus
+    // session bus started with dbus-run-session) and the kernel keyring.
+    Package {
+        name: "gnome-keyring",
+        provides: "gnome-keyring-daemon",
+        needed_for: Needs::Test,
+    },
+    Package {
+        name: "dbus",
+        provides: "dbus-run-session",
+        needed_for: Needs::Test,
+    },
+    Package {
+        name: "keyutils",
+        provides: "keyctl",
+        needed_for: Needs::Test,
+    },
 ];
 
 /// A Rust tool installed with `cargo install`.
