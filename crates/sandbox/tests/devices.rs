@@ -39,7 +39,11 @@ struct Mosquitto {
 impl Mosquitto {
     /// Starts Mosquitto with a plain anonymous listener and waits until it listens.
     async fn start() -> Self {
-        let port = free_port();
+        Self::start_on(free_port()).await
+    }
+
+    /// Starts Mosquitto on `port` (again, after [`Self::stop`]).
+    async fn start_on(port: u16) -> Self {
         let dir =
             std::env::temp_dir().join(format!("devices-mosquitto-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
@@ -72,6 +76,12 @@ impl Mosquitto {
         // Keep draining its log so that it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self { child, port, dir }
+    }
+
+    /// Kills Mosquitto and waits for it to exit: every client loses its connection.
+    async fn stop(mut self) -> u16 {
+        self.child.kill().await.expect("mosquitto is killed");
+        self.port
     }
 
     fn endpoint(&self) -> Endpoint {
@@ -414,4 +424,86 @@ async fn a_simulated_thermostat_reports_follows_desired_publishes_telemetry_and_
         .expect("a clean shutdown")
         .expect("no crash");
     assert_eq!(firmware[0].version(), "1.2.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_fleet_reports_and_comes_back_after_the_broker_restarts() {
+    let broker = Mosquitto::start().await;
+    let endpoint = broker.endpoint();
+    let _cloud = Cloud::start(&endpoint).await;
+    let spec = FleetSpec {
+        seed: 9,
+        count: 3,
+        ..FleetSpec::default()
+    };
+    let things: Vec<ThingName> = companion_sandbox::devices::plan(spec.seed, spec.count)
+        .into_iter()
+        .map(|member| member.thing)
+        .collect();
+    let filters: Vec<String> = things
+        .iter()
+        .flat_map(|thing| {
+            let mut filters = shadow::client::event_filters(thing, &ShadowKind::Classic);
+            filters.extend(shadow::client::response_filters(
+                thing,
+                &ShadowKind::Classic,
+            ));
+            filters
+        })
+        .collect();
+    let (app, mut seen) = peer("companion-app", &endpoint, &filters).await;
+    let fleet = SimulatedFleet::spawn(&spec, |_| endpoint.clone()).expect("the fleet starts");
+    let kinds: Vec<&str> = fleet.things().map(|(_, kind)| kind.as_str()).collect();
+    assert_eq!(kinds, ["thermostat", "plug", "light"]);
+    await_boot_reports(&mut seen, &things).await;
+
+    let port = broker.stop().await;
+    while seen.try_recv().is_ok() {} // forget what came before the restart
+    let broker = Mosquitto::start_on(port).await;
+    // Every device reconnects, subscribes again and reports again.
+    await_boot_reports(&mut seen, &things).await;
+
+    let light = &things[2];
+    let request: UpdateShadowRequest = serde_json::from_value(json!({
+        "state": {"desired": {"brightness": 250, "on": true}}
+    }))
+    .expect("a request");
+    let update = shadow::client::update(light, &ShadowKind::Classic, &request);
+    app.publish(update.topic, QoS::AtLeastOnce, false, update.payload)
+        .await
+        .expect("published");
+    wait_for(
+        &mut seen,
+        "the light to apply the clamped brightness",
+        |topic, event| {
+            let reported = current_reported(light, topic, event)?;
+            let desired = &event["current"]["state"]["desired"];
+            // Only keys in the delta are cleared: `on` was already true, so it stays desired.
+            let cleared = desired.get("brightness").is_none();
+            (reported["brightness"] == 100 && reported["on"] == true && cleared).then_some(())
+        },
+    )
+    .await;
+
+    let firmware = timeout(DEADLINE, fleet.shutdown())
+        .await
+        .expect("a clean shutdown")
+        .expect("no crash");
+    assert_eq!(firmware.len(), 3);
+    drop(broker);
+}
+
+/// Waits for a whole-state report from each of `things`: an `update/accepted` echo whose
+/// reported state includes `firmware_version` (periodic reports carry only what changed).
+async fn await_boot_reports(seen: &mut mpsc::UnboundedReceiver<Message>, things: &[ThingName]) {
+    let mut pending: Vec<String> = things
+        .iter()
+        .map(|thing| format!("$aws/things/{thing}/shadow/update/accepted"))
+        .collect();
+    wait_for(seen, "a boot report from every device", |topic, echo| {
+        let whole = echo["state"]["reported"].get("firmware_version").is_some();
+        pending.retain(|accepted| !(whole && topic == accepted));
+        pending.is_empty().then_some(())
+    })
+    .await;
 }
