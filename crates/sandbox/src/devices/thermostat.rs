@@ -208,6 +208,7 @@ impl DeviceModel for Thermostat {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use rand::SeedableRng;
 
     use super::*;
@@ -317,5 +318,17 @@ mod tests {
         }
         assert!((t.temperature_c() - t.ambient_c).abs() < 0.3);
         assert_eq!(t.hvac_state(), "idle");
+    }
+
+    proptest! {
+        #[test]
+        fn any_numeric_target_is_applied_within_range_in_half_degrees(target in -1e9f64..1e9) {
+            let (mut t, _) = thermostat(1);
+            let applied = t.apply_desired(&delta(json!({ "target_c": target })));
+            let reported = applied.reported["target_c"].as_f64().unwrap_or(f64::NAN);
+            prop_assert!((MIN_TARGET_C..=MAX_TARGET_C).contains(&reported), "{reported}");
+            prop_assert_eq!(reported * 2.0, (reported * 2.0).round());
+            prop_assert_eq!(applied.cleared, vec!["target_c".to_owned()]);
+        }
     }
 }
