@@ -5,4 +5,6 @@
 //! It knows nothing of Tauri or wasm: the Tauri shell and the CLI call into it, and its types are
 //! converted to `companion-model` DTOs at that edge.
 
+#![warn(missing_docs)]
+
 pub mod vault;

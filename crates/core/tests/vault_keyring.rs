@@ -83,6 +83,10 @@ const TESTS: &[(&str, fn())] = &[
         auto_selection_prefers_the_secret_service,
     ),
     (
+        "auto_selection_falls_back_to_the_kernel_keyring_without_a_bus",
+        auto_selection_falls_back_to_the_kernel_keyring_without_a_bus,
+    ),
+    (
         "the_async_vault_works_against_the_secret_service",
         the_async_vault_works_against_the_secret_service,
     ),
@@ -101,6 +105,10 @@ const TESTS: &[(&str, fn())] = &[
     (
         "a_locked_keyring_is_named_as_the_cause",
         a_locked_keyring_is_named_as_the_cause,
+    ),
+    (
+        "missing_tools_are_named_with_the_install_command",
+        missing_tools_are_named_with_the_install_command,
     ),
 ];
 
@@ -199,18 +207,21 @@ fn run_tests(args: &[OsString]) -> ExitCode {
 
 /// Opens a store in a child process whose environment the parent chose, and prints the error.
 fn probe(backend: Option<&OsString>) -> ExitCode {
-    let backend = match backend.and_then(|b| b.to_str()) {
-        Some("kernel-keyring") => VaultBackend::KernelKeyring,
-        _ => VaultBackend::SecretService,
+    let opened = match backend.and_then(|b| b.to_str()) {
+        Some("auto") => KeyringStore::open_auto(&service("probe")),
+        Some("kernel-keyring") => {
+            KeyringStore::open(VaultBackend::KernelKeyring, &service("probe"))
+        }
+        _ => KeyringStore::open(VaultBackend::SecretService, &service("probe")),
     };
-    match KeyringStore::open(backend, &service("probe")) {
-        Ok(_) => println!("opened"),
+    match opened {
+        Ok(store) => println!("opened the {}", store.backend()),
         Err(error) => println!("{error}"),
     }
     ExitCode::SUCCESS
 }
 
-/// Runs the probe for the Secret Service with extra environment and returns what it printed.
+/// Runs a probe and returns what it printed.
 fn probe_output(command: &mut Command) -> String {
     let output = command.output().expect("the probe runs");
     assert!(
@@ -221,11 +232,9 @@ fn probe_output(command: &mut Command) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
-fn self_probe() -> Command {
+fn self_probe(kind: &str) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("own path"));
-    command
-        .args([PROBE_ARG, "secret-service"])
-        .stdin(Stdio::null());
+    command.args([PROBE_ARG, kind]).stdin(Stdio::null());
     command
 }
 
@@ -639,6 +648,15 @@ fn auto_selection_prefers_the_secret_service() {
     assert_gone(&store, &service("auto"), "vault-probe");
 }
 
+fn auto_selection_falls_back_to_the_kernel_keyring_without_a_bus() {
+    let mut probe = self_probe("auto");
+    probe.env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/companion-bus",
+    );
+    assert_eq!(probe_output(&mut probe), "opened the kernel keyring");
+}
+
 fn the_async_vault_works_against_the_secret_service() {
     let (vault, store) = open(VaultBackend::SecretService, "async");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -680,7 +698,7 @@ fn the_kernel_keyring_refuses_oversized_secrets_with_the_limit() {
 }
 
 fn no_session_bus_is_named_as_the_cause() {
-    let text = probe_output(self_probe().env(
+    let text = probe_output(self_probe("secret-service").env(
         "DBUS_SESSION_BUS_ADDRESS",
         "unix:path=/nonexistent/companion-bus",
     ));
@@ -708,7 +726,8 @@ fn a_bus_without_a_secrets_provider_is_named_as_the_cause() {
         .spawn()
         .expect("dbus-daemon starts");
     let address = read_line(daemon.stdout.as_mut().expect("stdout"));
-    let text = probe_output(self_probe().env("DBUS_SESSION_BUS_ADDRESS", address.trim()));
+    let text =
+        probe_output(self_probe("secret-service").env("DBUS_SESSION_BUS_ADDRESS", address.trim()));
     let _ = daemon.kill();
     let _ = daemon.wait();
     let _ = std::fs::remove_dir_all(&dir);
@@ -733,6 +752,22 @@ fn a_locked_keyring_is_named_as_the_cause() {
     );
     let _ = std::fs::remove_dir_all(&home);
     assert!(text.contains("keyring is locked"), "{text}");
+}
+
+fn missing_tools_are_named_with_the_install_command() {
+    let output = Command::new(std::env::current_exe().expect("own path"))
+        .env_remove(SESSION_VAR)
+        .env("PATH", "/nonexistent")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a missing tool fails the run");
+    assert!(
+        stderr.contains("need `dbus-run-session`")
+            && stderr.contains("apt-get install -y gnome-keyring dbus keyutils"),
+        "{stderr}"
+    );
 }
 
 fn read_line(stream: &mut impl std::io::Read) -> String {

@@ -60,7 +60,7 @@ impl KeyringStore {
         let mut causes = Vec::new();
         for backend in Self::candidates() {
             match Self::open(*backend, service) {
-                Ok(store) => return Ok(store),
+                Ok(store) => return Ok(store.warn_if_fallback(&causes)),
                 Err(error) => causes.push(format!("{backend}: {error}")),
             }
         }
@@ -88,6 +88,14 @@ impl KeyringStore {
     /// Wraps an existing keyring-core store (for tests with `keyring_core::mock`).
     pub fn from_credential_store(store: Arc<CredentialStore>, backend: VaultBackend) -> Self {
         Self { store, backend }
+    }
+
+    /// Logs why the preferred stores were passed over (the kernel keyring forgets at reboot).
+    fn warn_if_fallback(self, causes: &[String]) -> Self {
+        if !causes.is_empty() {
+            tracing::warn!(backend = %self.backend, passed_over = ?causes, "the vault fell back to a secondary secret store");
+        }
+        self
     }
 
     fn probe(&self, service: &str) -> Result<(), StoreError> {

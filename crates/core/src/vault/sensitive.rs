@@ -11,7 +11,7 @@ use zeroize::Zeroize;
 /// - It does not implement `Serialize`, so it cannot end up in SQLite, an IPC payload or a JSON
 ///   file. This does not compile:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn needs_serialize<T: serde::Serialize>(_: &T) {}
 /// let secret = companion_core::vault::Sensitive::new(String::from("hunter2"));
 /// needs_serialize(&secret);
