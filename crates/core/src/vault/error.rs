@@ -26,6 +26,9 @@ pub enum VaultError {
     /// The bytes are neither PEM nor PKCS#12.
     #[error("the file holds neither PEM text nor a PKCS#12 archive")]
     UnrecognizedFormat,
+    /// The text holds PEM blocks, but neither a certificate nor a private key.
+    #[error("the file holds no certificate and no private key")]
+    NothingToImport,
     /// A certificate came without its private key.
     #[error("the file holds a certificate but no private key")]
     NoPrivateKey,
@@ -95,6 +98,7 @@ impl VaultError {
             Self::PasswordNotFound(_) => "vault.password_not_found",
             Self::CertificatePending(_) => "vault.certificate_pending",
             Self::UnrecognizedFormat => "vault.unrecognized_format",
+            Self::NothingToImport => "vault.nothing_to_import",
             Self::NoPrivateKey => "vault.no_private_key",
             Self::NoCertificate => "vault.no_certificate",
             Self::SeveralKeys(_) => "vault.several_keys",

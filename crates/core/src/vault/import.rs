@@ -74,7 +74,7 @@ pub(crate) fn assemble_with(
 
 fn assemble(mut found: Found) -> Result<ParsedIdentity, VaultError> {
     match (found.keys.len(), found.certificates.is_empty()) {
-        (0, true) => Err(VaultError::UnrecognizedFormat),
+        (0, true) => Err(VaultError::NothingToImport),
         (0, false) => Err(VaultError::NoPrivateKey),
         (1, true) => Err(VaultError::NoCertificate),
         (1, false) => {
@@ -133,8 +133,14 @@ fn read_block(block: pem::Pem, found: &mut Found) -> Result<(), VaultError> {
 
 fn read_pkcs12(bytes: &[u8], passphrase: Option<&Sensitive<String>>) -> Result<Found, VaultError> {
     let password = passphrase.map_or("", |p| p.expose().as_str());
-    let archive = Pkcs12Archive::from_pkcs12(bytes, password)
-        .map_err(|error| pkcs12_error(&error, passphrase.is_some()))?;
+    let archive = match Pkcs12Archive::from_pkcs12(bytes, password) {
+        Ok(archive) => archive,
+        // A lone DER certificate also starts with a SEQUENCE: say what it is.
+        Err(_) if x509_parser::parse_x509_certificate(bytes).is_ok() => {
+            return Err(VaultError::NoPrivateKey);
+        }
+        Err(error) => return Err(pkcs12_error(&error, passphrase.is_some())),
+    };
     let mut found = Found::default();
     for bag in archive.keys {
         let der = Zeroizing::new(bag.key.as_der().to_vec());

@@ -255,6 +255,12 @@ fn incomplete_or_odd_files_get_a_sentence_that_names_the_problem() {
             "the file holds 2 private keys: import one identity at a time",
         ),
         (
+            "-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n"
+                .to_owned(),
+            VaultError::NothingToImport,
+            "the file holds no certificate and no private key",
+        ),
+        (
             "hello".to_owned(),
             VaultError::UnrecognizedFormat,
             "the file holds neither PEM text nor a PKCS#12 archive",
@@ -528,4 +534,50 @@ async fn the_async_vault_runs_the_same_calls_on_the_blocking_pool() {
     vault.remove_identity("dev".into()).await.expect("remove");
     vault.remove_password("token".into()).await.expect("remove");
     assert!(store.is_empty());
+}
+
+#[test]
+fn binary_input_is_told_apart_from_pkcs12() {
+    let (vault, store) = vault();
+    let key = key(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let der = params("der")
+        .self_signed(&key)
+        .expect("cert")
+        .der()
+        .to_vec();
+    assert_eq!(
+        vault.import_identity("der", &der, None),
+        Err(VaultError::NoPrivateKey),
+        "a lone DER certificate"
+    );
+    let garbage = [0x30, 0x03, 0x02, 0x01, 0x09];
+    let error = vault
+        .import_identity("junk", &garbage, None)
+        .expect_err("not an archive");
+    assert!(
+        error
+            .to_string()
+            .starts_with("the PKCS#12 file could not be read"),
+        "{error}"
+    );
+    assert!(store.is_empty());
+}
+
+#[test]
+fn pem_with_windows_line_endings_imports() {
+    let (vault, _) = vault();
+    let key = key(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let input =
+        format!("{}{}", self_signed(&key, "crlf"), key.serialize_pem()).replace('\n', "\r\n");
+    let identity = vault
+        .import_identity("crlf", input.as_bytes(), None)
+        .expect("import");
+    assert_eq!(
+        vault
+            .load_identity(&identity)
+            .expect("load")
+            .key_pem
+            .expose(),
+        &key.serialize_pem()
+    );
 }
