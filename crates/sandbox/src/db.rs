@@ -9,7 +9,9 @@ use std::str::FromStr;
 use companion_awsiot::shadow::{Shadow, StoredShadow};
 use companion_awsiot::topic::ShadowKind;
 use companion_awsiot::{ShadowName, ThingName};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 /// File name of the database in the data directory.
 pub const DATABASE_FILE: &str = "sandbox.db";
@@ -45,6 +47,9 @@ pub async fn open(data_dir: &Path) -> Result<SqlitePool, DbError> {
         .filename(data_dir.join(DATABASE_FILE))
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
+        // WAL with NORMAL survives a crash of the process; only an OS crash or power loss can
+        // lose the last commits. FULL would sync the disk on every shadow update.
+        .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
         .max_connections(4)

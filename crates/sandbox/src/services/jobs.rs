@@ -100,6 +100,7 @@ impl JobsDriver {
                     if let Some(publish) = publish {
                         let out = self.service.handle_publish(&publish.topic, &publish.payload, now());
                         self.link.publish_all(out.unwrap_or_default());
+                        self.link.done(publish);
                     }
                 }
                 Some(command) = self.commands.recv() => self.create(command),

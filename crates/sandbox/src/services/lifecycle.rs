@@ -55,7 +55,11 @@ impl LifecycleDriver {
         loop {
             tokio::select! {
                 _ = stopped(&mut shutdown) => break,
-                _ = self.link.next_publish() => {}
+                publish = self.link.next_publish() => {
+                    if let Some(publish) = publish {
+                        self.link.done(publish);
+                    }
+                }
                 Some(event) = self.events.recv() => self.handle(event).await,
             }
         }

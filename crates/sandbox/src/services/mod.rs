@@ -3,10 +3,15 @@
 //! gateway) or an external one such as Mosquitto.
 //!
 //! Each service is one task that owns its protocol machine from `companion-awsiot`: it polls
-//! its MQTT event loop, hands each request publish to the machine and publishes what comes
-//! back with `try_publish` into rumqttc's bounded request queue ([`REQUEST_QUEUE`]); when that
-//! queue is full the response is dropped with a warning instead of blocking the loop (AWS
-//! throttles too). Bad input never panics: the machines answer it with AWS's rejection.
+//! its MQTT event loop, hands each request publish to the machine and queues what comes back.
+//! Backpressure is explicit and bounded: requests arrive at QoS 1 with manual acknowledgement,
+//! and a request is acknowledged only once all its replies are in rumqttc's bounded request
+//! queue ([`REQUEST_QUEUE`]). A busy service therefore holds back its PUBACKs, and the broker
+//! stops sending once its in-flight window for the service is full, so the replies waiting in
+//! the service ([`ServiceLink`]'s backlog) are at most a few per unacknowledged request. QoS 0
+//! requests carry no acknowledgement; past [`MAX_BACKLOG`] their replies are dropped with a
+//! warning (AWS throttles too). Bad input never panics: the machines answer it with AWS's
+//! rejection.
 //!
 //! Jobs and fleet provisioning replies go through the broker to whoever subscribed to the
 //! reply topic; AWS delivers them only to the requesting connection, which a service that is
@@ -17,6 +22,7 @@ pub mod lifecycle;
 pub mod provisioning;
 pub mod shadow;
 
+use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use companion_awsiot::{Outgoing, Timestamp};
@@ -24,10 +30,16 @@ use rumqttc::{AsyncClient, Event, EventLoop, Incoming, QoS, SubscribeFilter};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::connect::{ConnectError, Endpoint, mqtt_options};
+use crate::connect::{ConnectError, Endpoint, from_options, mqtt_options};
 
 /// Capacity of each service's rumqttc request queue.
 pub const REQUEST_QUEUE: usize = 1024;
+
+/// Most replies and acknowledgements a service holds while rumqttc's queue is full.
+pub const MAX_BACKLOG: usize = 10_000;
+
+/// Outgoing QoS 1 publishes a service keeps in flight.
+const INFLIGHT: u16 = 500;
 
 /// How long a service waits for its broker to accept it and its subscriptions at start.
 const READY_DEADLINE: Duration = Duration::from_secs(10);
@@ -77,7 +89,14 @@ pub(crate) struct ServiceLink {
     client: AsyncClient,
     eventloop: EventLoop,
     filters: Vec<String>,
+    backlog: VecDeque<Queued>,
     dropped: u64,
+}
+
+/// Something waiting for room in rumqttc's request queue.
+enum Queued {
+    Reply(Outgoing),
+    Ack(rumqttc::Publish),
 }
 
 impl ServiceLink {
@@ -91,13 +110,15 @@ impl ServiceLink {
             "sandbox-{name}-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
-        let options = mqtt_options(&client_id, endpoint)?;
-        let (client, eventloop) = AsyncClient::new(options, REQUEST_QUEUE);
+        let mut options = mqtt_options(&client_id, endpoint)?;
+        options.set_manual_acks(true).set_inflight(INFLIGHT);
+        let (client, eventloop) = from_options(options, REQUEST_QUEUE)?;
         let mut link = Self {
             name,
             client,
             eventloop,
             filters,
+            backlog: VecDeque::new(),
             dropped: 0,
         };
         link.wait_ready(endpoint).await?;
@@ -153,9 +174,13 @@ impl ServiceLink {
     }
 
     /// Polls until the next publish arrives; resubscribes after a reconnect. `None` when the
-    /// connection failed (rumqttc reconnects on the next call).
+    /// event was something else or the connection failed (rumqttc reconnects on the next
+    /// call). Call [`ServiceLink::done`] once the publish is handled.
     pub(crate) async fn next_publish(&mut self) -> Option<rumqttc::Publish> {
-        match self.eventloop.poll().await {
+        self.flush();
+        let event = self.eventloop.poll().await;
+        self.flush();
+        match event {
             Ok(Event::Incoming(Incoming::Publish(publish))) => Some(publish),
             Ok(Event::Incoming(Incoming::ConnAck(_))) => {
                 self.subscribe();
@@ -170,20 +195,49 @@ impl ServiceLink {
         }
     }
 
-    /// Queues `messages` for publishing (QoS 1), dropping those that do not fit.
+    /// Queues `messages` for publishing (QoS 1).
     pub(crate) fn publish_all(&mut self, messages: Vec<Outgoing>) {
         for message in messages {
-            let queued =
-                self.client
-                    .try_publish(message.topic, QoS::AtLeastOnce, false, message.payload);
+            self.enqueue(Queued::Reply(message));
+        }
+        self.flush();
+    }
+
+    /// Acknowledges a handled request, after the replies queued before it.
+    pub(crate) fn done(&mut self, publish: rumqttc::Publish) {
+        self.enqueue(Queued::Ack(publish));
+        self.flush();
+    }
+
+    fn enqueue(&mut self, item: Queued) {
+        if self.backlog.len() >= MAX_BACKLOG {
+            self.dropped += 1;
+            tracing::warn!(
+                service = self.name,
+                dropped = self.dropped,
+                "reply dropped: the service is overloaded"
+            );
+            return;
+        }
+        self.backlog.push_back(item);
+    }
+
+    /// Moves the backlog into rumqttc's request queue, in order, while there is room.
+    fn flush(&mut self) {
+        while let Some(item) = self.backlog.front() {
+            let queued = match item {
+                Queued::Reply(m) => self.client.try_publish(
+                    m.topic.clone(),
+                    QoS::AtLeastOnce,
+                    false,
+                    m.payload.clone(),
+                ),
+                Queued::Ack(publish) => self.client.try_ack(publish),
+            };
             if queued.is_err() {
-                self.dropped += 1;
-                tracing::warn!(
-                    service = self.name,
-                    dropped = self.dropped,
-                    "response dropped: the publish queue is full"
-                );
+                return;
             }
+            self.backlog.pop_front();
         }
     }
 

@@ -128,6 +128,7 @@ impl ProvisioningDriver {
             };
             if let Some(publish) = publish {
                 self.handle(&publish.topic, &publish.payload).await;
+                self.link.done(publish);
             }
         }
         self.link.close().await;

@@ -49,6 +49,7 @@ impl ShadowService {
             };
             if let Some(publish) = publish {
                 self.handle(&publish.topic, &publish.payload).await;
+                self.link.done(publish);
             }
         }
         self.link.close().await;

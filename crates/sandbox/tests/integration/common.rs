@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use companion_sandbox::connect::{Endpoint, mqtt_options};
+use companion_sandbox::connect::{Endpoint, client};
 use companion_sandbox::{Sandbox, SandboxConfig};
 use rumqttc::{AsyncClient, Event, Incoming, QoS};
 use serde_json::Value;
@@ -66,8 +66,8 @@ pub struct TestClient {
 impl TestClient {
     /// Connects and waits for the CONNACK; `Err` with the connection error otherwise.
     pub async fn connect(client_id: &str, endpoint: &Endpoint) -> Result<Self, String> {
-        let options = mqtt_options(client_id, endpoint).map_err(|e| e.to_string())?;
-        let (client, mut eventloop) = AsyncClient::new(options, 100);
+        let (client, mut eventloop) =
+            client(client_id, endpoint, 100).map_err(|e| e.to_string())?;
         let (tx, notes) = mpsc::unbounded_channel();
         let (connected_tx, connected) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
