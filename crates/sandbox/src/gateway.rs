@@ -10,8 +10,9 @@
 //!   whose ownership token expired) is refused, as AWS refuses inactive certificates;
 //!   certificates the registry does not know
 //!   (e.g. from [`crate::ca::LocalCa::issue_identity`]) are accepted;
-//! * reads the CONNECT for the client id, and reports the connection and its end (with AWS's
-//!   disconnect reason) as [`PresenceEvent`]s for the lifecycle service;
+//! * reads the CONNECT for the client id, and reports the connection, its acknowledged
+//!   subscriptions and its end (with AWS's disconnect reason) as [`PresenceEvent`]s for the
+//!   lifecycle service;
 //! * rewrites `$` topics and filters to [`INTERNAL_DOLLAR_PREFIX`] towards the broker and back
 //!   towards the client, refuses a client that uses the internal prefix itself (AWS closes the
 //!   connection on a forbidden topic), and drops deliveries of `$` topics that reached the
@@ -64,6 +65,17 @@ pub enum PresenceEvent {
         principal: String,
         /// The client's IP address.
         ip_address: String,
+    },
+    /// The broker acknowledged a SUBSCRIBE (granted filters) or an UNSUBSCRIBE.
+    Subscriptions {
+        /// The session.
+        session: String,
+        /// The MQTT client id.
+        client_id: String,
+        /// SUBSCRIBE (true) or UNSUBSCRIBE (false).
+        subscribed: bool,
+        /// The filters, as the client sent them.
+        topics: Vec<String>,
     },
     /// The connection ended.
     Disconnected {
@@ -337,6 +349,10 @@ where
         filters: Vec::new(),
         keep_alive,
         last_client_packet: Instant::now(),
+        pending: HashMap::new(),
+        session: session.clone(),
+        client_id: client_id.clone(),
+        events: shared.events.clone(),
     };
     let reason = relay
         .run(
@@ -416,6 +432,11 @@ struct Relay {
     filters: Vec<String>,
     keep_alive: u16,
     last_client_packet: Instant,
+    /// SUBSCRIBE (true) or UNSUBSCRIBE (false) filters by packet id, until the broker acks.
+    pending: HashMap<u16, (bool, Vec<String>)>,
+    session: String,
+    client_id: String,
+    events: mpsc::Sender<PresenceEvent>,
 }
 
 impl Relay {
@@ -521,27 +542,40 @@ impl Relay {
                 Packet::Publish(publish)
             }
             Packet::Subscribe(mut subscribe) => {
+                let mut asked = Vec::with_capacity(subscribe.filters.len());
                 for filter in &mut subscribe.filters {
                     let internal = to_internal(&filter.path)?;
-                    self.filters
-                        .push(std::mem::replace(&mut filter.path, internal));
+                    asked.push(std::mem::replace(&mut filter.path, internal));
                 }
+                self.filters.extend(asked.iter().cloned());
+                self.pending.insert(subscribe.pkid, (true, asked));
                 Packet::Subscribe(subscribe)
             }
             Packet::Unsubscribe(mut unsubscribe) => {
+                let asked = unsubscribe.topics.clone();
                 for topic in &mut unsubscribe.topics {
                     self.filters.retain(|f| f != topic);
                     *topic = to_internal(topic)?;
                 }
+                self.pending.insert(unsubscribe.pkid, (false, asked));
                 Packet::Unsubscribe(unsubscribe)
             }
             other => other,
         })
     }
 
-    fn outbound(&self, packet: Packet) -> Outbound {
-        let Packet::Publish(mut publish) = packet else {
-            return Outbound::Deliver(packet);
+    fn outbound(&mut self, packet: Packet) -> Outbound {
+        let mut publish = match packet {
+            Packet::Publish(publish) => publish,
+            Packet::SubAck(ack) => {
+                self.acknowledged(ack.pkid, &ack.return_codes);
+                return Outbound::Deliver(Packet::SubAck(ack));
+            }
+            Packet::UnsubAck(ack) => {
+                self.acknowledged(ack.pkid, &[]);
+                return Outbound::Deliver(Packet::UnsubAck(ack));
+            }
+            other => return Outbound::Deliver(other),
         };
         publish.topic = to_external(&publish.topic);
         if publish.topic.starts_with('$')
@@ -551,6 +585,35 @@ impl Relay {
             return Outbound::Drop(ack);
         }
         Outbound::Deliver(Packet::Publish(publish))
+    }
+}
+
+impl Relay {
+    /// Reports the filters of an acknowledged SUBSCRIBE (those granted) or UNSUBSCRIBE.
+    fn acknowledged(&mut self, pkid: u16, codes: &[rumqttc::SubscribeReasonCode]) {
+        let Some((subscribe, asked)) = self.pending.remove(&pkid) else {
+            return;
+        };
+        let granted =
+            |i: &usize| !matches!(codes.get(*i), Some(rumqttc::SubscribeReasonCode::Failure));
+        let topics: Vec<String> = asked
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| granted(i))
+            .map(|(_, f)| f)
+            .collect();
+        if topics.is_empty() {
+            return;
+        }
+        let event = PresenceEvent::Subscriptions {
+            session: self.session.clone(),
+            client_id: self.client_id.clone(),
+            subscribed: subscribe,
+            topics,
+        };
+        if self.events.try_send(event).is_err() {
+            tracing::warn!("subscription event dropped: the lifecycle service is behind");
+        }
     }
 }
 

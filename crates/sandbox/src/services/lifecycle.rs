@@ -1,8 +1,9 @@
 //! Lifecycle events: the gateway reports each connection's start and end
 //! ([`crate::gateway::PresenceEvent`]); this service numbers them with
 //! `companion_awsiot::lifecycle::PresenceTracker` and publishes
-//! `$aws/events/presence/connected|disconnected/{clientId}`. A client whose id is a registered
-//! thing gets `thingName` and its last-seen time updated.
+//! `$aws/events/presence/connected|disconnected/{clientId}` and
+//! `$aws/events/subscriptions/subscribed|unsubscribed/{clientId}`. A client whose id is a
+//! registered thing gets `thingName` and its last-seen time updated.
 //!
 //! Only the embedded broker has a gateway: attached to an external broker, the sandbox
 //! publishes no lifecycle events.
@@ -85,6 +86,20 @@ impl LifecycleDriver {
                     ip_address,
                 };
                 self.tracker.connected(connection, time)
+            }
+            PresenceEvent::Subscriptions {
+                session,
+                client_id,
+                subscribed,
+                topics,
+            } => {
+                if self.sessions.get(&client_id) != Some(&session) {
+                    return;
+                }
+                self.tracker
+                    .subscriptions(&client_id, subscribed, topics, time)
+                    .into_iter()
+                    .collect()
             }
             PresenceEvent::Disconnected {
                 session,

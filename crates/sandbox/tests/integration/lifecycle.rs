@@ -12,14 +12,18 @@ async fn a_device_connecting_and_disconnecting_produces_presence_events() {
         .await
         .expect("connects");
     observer
-        .subscribe(&["$aws/events/presence/+/sensor-9".to_owned()])
+        .subscribe(&[
+            "$aws/events/presence/+/sensor-9".to_owned(),
+            "$aws/events/subscriptions/+/sensor-9".to_owned(),
+        ])
         .await;
 
     let identity = sandbox.issue_identity("sensor-9").expect("an identity");
     let principal = certificate_id_from_pem(&identity.cert_pem).expect("a certificate");
-    let device = TestClient::connect("sensor-9", &sandbox.mtls_endpoint(identity).expect("mTLS"))
-        .await
-        .expect("the device connects");
+    let mut device =
+        TestClient::connect("sensor-9", &sandbox.mtls_endpoint(identity).expect("mTLS"))
+            .await
+            .expect("the device connects");
     let connected = observer
         .expect("$aws/events/presence/connected/sensor-9")
         .await;
@@ -35,6 +39,20 @@ async fn a_device_connecting_and_disconnecting_produces_presence_events() {
             .as_u64()
             .is_some_and(|t| t > 1_000_000_000_000),
         "milliseconds"
+    );
+
+    device.subscribe(&["sensor-9/commands".to_owned()]).await;
+    let subscribed = observer
+        .expect("$aws/events/subscriptions/subscribed/sensor-9")
+        .await;
+    assert_eq!(
+        subscribed["topics"],
+        serde_json::json!(["sensor-9/commands"]),
+        "the filters"
+    );
+    assert_eq!(
+        subscribed["sessionIdentifier"], connected["sessionIdentifier"],
+        "its session"
     );
 
     device.disconnect().await;
