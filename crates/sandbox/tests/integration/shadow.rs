@@ -159,18 +159,35 @@ async fn a_malformed_request_gets_the_exact_400_and_changes_nothing(endpoint: &E
         .await;
     client.expect(&format!("{prefix}/update/accepted")).await;
 
-    let cases: [(&[u8], Value); 3] = [
+    let oversize = format!(
+        r#"{{"state":{{"reported":{{"blob":"{}"}}}}}}"#,
+        "x".repeat(9000)
+    );
+    let cases: Vec<(Vec<u8>, Value)> = vec![
         (
-            b"{\"state\":",
+            b"{\"state\":".to_vec(),
             json!({"code": 400, "message": "Invalid JSON"}),
         ),
         (
-            br#"{"state": 5, "clientToken": "bad-1"}"#,
+            br#"{"state": 5, "clientToken": "bad-1"}"#.to_vec(),
             json!({"code": 400, "message": "State node must be an object", "clientToken": "bad-1"}),
         ),
         (
-            br#"{"clientToken": "bad-2"}"#,
+            br#"{"clientToken": "bad-2"}"#.to_vec(),
             json!({"code": 400, "message": "Missing required node: state", "clientToken": "bad-2"}),
+        ),
+        (
+            br#"{"state": {"reported": {"brightness": 11}}, "version": 7, "clientToken": "bad-3"}"#
+                .to_vec(),
+            json!({"code": 409, "message": "Version conflict", "clientToken": "bad-3"}),
+        ),
+        (
+            oversize.into_bytes(),
+            json!({"code": 413, "message": "The payload exceeds the maximum size allowed"}),
+        ),
+        (
+            vec![0xff, 0xfe, 0x00],
+            json!({"code": 415, "message": "Unsupported documented encoding; supported encoding is UTF-8"}),
         ),
     ];
     for (payload, expected) in cases {
@@ -181,14 +198,14 @@ async fn a_malformed_request_gets_the_exact_400_and_changes_nothing(endpoint: &E
         if let Some(map) = rejected.as_object_mut() {
             assert!(
                 map.remove("timestamp").is_some_and(|t| t.is_u64()),
-                "a 400 carries a timestamp"
+                "a rejection other than 404 carries a timestamp"
             );
         }
         assert_eq!(
             rejected,
             expected,
             "exact rejection for {}",
-            String::from_utf8_lossy(payload)
+            String::from_utf8_lossy(&payload)
         );
     }
 
