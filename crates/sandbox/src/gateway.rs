@@ -151,11 +151,19 @@ impl Shared {
         generation
     }
 
-    /// Whether a newer session took `client_id` over from `generation`.
-    fn superseded(&self, client_id: &str, generation: u64) -> bool {
-        self.owners()
+    /// Ends session `generation` of `client_id`: a broker close after a newer session took the
+    /// id over is AWS's DUPLICATE_CLIENTID.
+    fn end(&self, client_id: &str, generation: u64, reason: DisconnectReason) -> DisconnectReason {
+        let superseded = self
+            .owners()
             .get(client_id)
-            .is_some_and(|owner| *owner != generation)
+            .is_some_and(|owner| *owner != generation);
+        self.release(client_id, generation);
+        if superseded && reason == DisconnectReason::ServerInitiatedDisconnect {
+            DisconnectReason::DuplicateClientId
+        } else {
+            reason
+        }
     }
 
     /// Forgets `client_id` if `generation` still owns it.
@@ -364,14 +372,7 @@ where
         )
         .await;
     let _ = client_out.shutdown().await;
-    let reason = if reason == DisconnectReason::ServerInitiatedDisconnect
-        && shared.superseded(&client_id, generation)
-    {
-        DisconnectReason::DuplicateClientId
-    } else {
-        reason
-    };
-    shared.release(&client_id, generation);
+    let reason = shared.end(&client_id, generation, reason);
     report(
         shared,
         PresenceEvent::Disconnected {
@@ -402,7 +403,8 @@ async fn open_upstream<W: AsyncWrite + Unpin>(
     send(&mut upstream_out, &Packet::Connect(connect))
         .await
         .ok()?;
-    let Ok(Some(Packet::ConnAck(ack))) = upstream_in.next().await else {
+    let Ok(Ok(Some(Packet::ConnAck(ack)))) = timeout(HANDSHAKE_DEADLINE, upstream_in.next()).await
+    else {
         return None;
     };
     let accepted = ack.code == ConnectReturnCode::Success;
