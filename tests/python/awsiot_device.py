@@ -163,7 +163,7 @@ def shadow_suite(args):
     ).result(TIMEOUT_S)
     expect("a re-created shadow continues from the deleted version", recreated.version, 4)
 
-    stream.close()
+    del stream  # the SDK ends a stream when it is released
     connection.disconnect().result(TIMEOUT_S)
 
 

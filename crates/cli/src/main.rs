@@ -1,1 +1,101 @@
-fn main() {}
+//! `companion`: the IoT Companion engine from the command line, for technicians and scripts.
+//!
+//! Exit codes: 0 success, 1 failure, 2 usage error (from clap), 3 the sandbox is not running,
+//! 4 a request was refused, 5 no answer in time.
+
+mod control;
+mod output;
+mod sandbox;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// IoT Companion: provision and control AWS IoT devices.
+#[derive(Debug, Parser)]
+#[command(name = "companion", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log more (repeat for more detail); logs go to standard error.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run or manage the local AWS IoT Core stand-in.
+    Sandbox(sandbox::SandboxArgs),
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A general failure (exit 1).
+    #[error("{0}")]
+    Failed(String),
+    /// The sandbox this command talks to is not running (exit 3).
+    #[error("{0}")]
+    NotRunning(String),
+    /// The sandbox refused the request (exit 4).
+    #[error("{0}")]
+    Refused(String),
+    /// No answer in time (exit 5).
+    #[error("{0}")]
+    Timeout(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Failed(_) => 1,
+            Self::NotRunning(_) => 3,
+            Self::Refused(_) => 4,
+            Self::Timeout(_) => 5,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            return fail(&CliError::Failed(format!(
+                "cannot start the async runtime: {error}"
+            )));
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Sandbox(args) => sandbox::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error),
+    }
+}
+
+fn fail(error: &CliError) -> ExitCode {
+    output::error(&error.to_string());
+    ExitCode::from(error.exit_code())
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        // rumqttd reports its clients' ordinary disconnects as errors; the sandbox's own gateway
+        // reports what matters.
+        0 => "warn,rumqttd=off",
+        1 => "info,rumqttd=off",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}

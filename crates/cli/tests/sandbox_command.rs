@@ -1,0 +1,159 @@
+//! `companion sandbox` as a technician runs it: start it, queue jobs on it, stop it.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on the first surprise"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const COMPANION: &str = env!("CARGO_BIN_EXE_companion");
+
+struct Running {
+    child: Child,
+    endpoints: serde_json::Value,
+    data_dir: PathBuf,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn free_address() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("companion-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Starts `companion sandbox --json` and waits for the line announcing its endpoints.
+fn start(name: &str) -> Running {
+    let data_dir = fresh_dir(name);
+    let mut child = Command::new(COMPANION)
+        .args([
+            "sandbox",
+            "--json",
+            "--plain",
+            &free_address(),
+            "--mtls",
+            &free_address(),
+            "--data-dir",
+        ])
+        .arg(&data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("companion starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let endpoints =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
+    Running {
+        child,
+        endpoints,
+        data_dir,
+    }
+}
+
+fn job_create(data_dir: &Path, job_id: &str, document: &str) -> Output {
+    Command::new(COMPANION)
+        .args([
+            "sandbox",
+            "job",
+            "create",
+            "--job-id",
+            job_id,
+            "--thing",
+            "plug-0001",
+            "--document",
+            document,
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_sandbox_announces_its_endpoints_as_json() {
+    let running = start("announce");
+    let endpoints = &running.endpoints;
+    assert_eq!(endpoints["plain"]["host"], "127.0.0.1", "{endpoints}");
+    assert!(
+        endpoints["plain"]["port"].as_u64().unwrap() > 0,
+        "{endpoints}"
+    );
+    assert_eq!(
+        endpoints["mtls"]["host"], "localhost",
+        "the mTLS host matches the server certificate: {endpoints}"
+    );
+    let ca = endpoints["ca"].as_str().unwrap();
+    let pem = std::fs::read_to_string(ca).unwrap();
+    assert!(
+        pem.starts_with("-----BEGIN CERTIFICATE-----"),
+        "the CA path holds a PEM certificate"
+    );
+}
+
+#[test]
+fn jobs_are_queued_on_the_running_sandbox_and_a_duplicate_is_refused() {
+    let running = start("jobs");
+    let document = r#"{"operation":"firmware-update","version":"1.2.0"}"#;
+    let first = job_create(&running.data_dir, "fw-1", document);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("Queued job fw-1 for plug-0001"));
+
+    let again = job_create(&running.data_dir, "fw-1", document);
+    assert_eq!(again.status.code(), Some(4), "a refused request exits 4");
+    let reason = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        reason.contains("already pending"),
+        "the refusal says why: {reason}"
+    );
+
+    let bad = job_create(&running.data_dir, "fw-2", "{not json");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--document is not valid JSON"));
+}
+
+#[test]
+fn a_job_for_a_sandbox_that_is_not_running_says_how_to_start_one() {
+    let output = job_create(&fresh_dir("absent"), "fw-1", "{}");
+    assert_eq!(output.status.code(), Some(3), "not running exits 3");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("start one with `companion sandbox`"));
+}
+
+#[test]
+fn the_sandbox_stops_cleanly_on_sigterm_and_forgets_its_endpoints() {
+    let mut running = start("stop");
+    let runtime_file = running.data_dir.join("sandbox.json");
+    assert!(
+        runtime_file.is_file(),
+        "a running sandbox leaves sandbox.json for other commands"
+    );
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(running.child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = running.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM is a clean stop: {status}");
+    assert!(
+        !runtime_file.exists(),
+        "a stopped sandbox removes sandbox.json"
+    );
+}
