@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use companion_sandbox::connect::Endpoint;
+use companion_sandbox::devices::FleetSpec;
 use companion_sandbox::{Sandbox, SandboxConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -54,6 +55,12 @@ struct RunArgs {
     /// `mqtt://127.0.0.1:1883` (plain TCP; the broker must allow `$aws/...` topics).
     #[arg(long, value_name = "URL")]
     broker: Option<String>,
+    /// How many simulated devices to run (thermostats, plugs and lights, in turn).
+    #[arg(long, default_value_t = 3)]
+    devices: usize,
+    /// Seeds the simulated devices: the same seed gives the same fleet and readings.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Print the endpoints as one line of JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -79,6 +86,7 @@ struct JobCreateArgs {
 #[derive(Debug, Serialize, Deserialize)]
 struct RuntimeInfo {
     pid: u32,
+    devices: Vec<String>,
     plain: Address,
     mtls: Option<Address>,
     ca: PathBuf,
@@ -113,7 +121,25 @@ async fn serve(args: RunArgs) -> Result<(), CliError> {
     let sandbox = Sandbox::start(config)
         .await
         .map_err(|e| CliError::Failed(format!("the sandbox did not start: {e}")))?;
-    let info = runtime_info(&sandbox, &data_dir);
+    let spec = FleetSpec {
+        seed: args.seed,
+        count: args.devices,
+        ..FleetSpec::default()
+    };
+    let fleet = match sandbox.spawn_fleet(&spec).await {
+        Ok(fleet) => fleet,
+        Err(error) => {
+            sandbox.shutdown().await;
+            return Err(CliError::Failed(format!(
+                "the simulated devices did not start: {error}"
+            )));
+        }
+    };
+    let devices = fleet
+        .things()
+        .map(|(thing, _)| thing.as_str().to_owned())
+        .collect();
+    let info = runtime_info(&sandbox, &data_dir, devices);
     write_runtime_file(&info)?;
     announce(&info, args.json);
 
@@ -125,6 +151,9 @@ async fn serve(args: RunArgs) -> Result<(), CliError> {
     };
     let _ = stop.send(true);
     let _ = std::fs::remove_file(data_dir.join(RUNTIME_FILE));
+    if let Err(error) = fleet.shutdown().await {
+        output::error(&format!("a simulated device did not stop cleanly: {error}"));
+    }
     sandbox.shutdown().await;
     if !args.json {
         output::line("Sandbox stopped.");
@@ -180,10 +209,11 @@ fn parse_broker_url(url: &str) -> Result<Endpoint, CliError> {
     })
 }
 
-fn runtime_info(sandbox: &Sandbox, data_dir: &Path) -> RuntimeInfo {
+fn runtime_info(sandbox: &Sandbox, data_dir: &Path, devices: Vec<String>) -> RuntimeInfo {
     let plain = sandbox.plain_endpoint();
     RuntimeInfo {
         pid: std::process::id(),
+        devices,
         plain: Address {
             host: plain.host,
             port: plain.port,
@@ -223,6 +253,7 @@ fn announce(info: &RuntimeInfo, as_json: bool) {
             "mtls": info.mtls.as_ref().map(|a| json!({ "host": a.host, "port": a.port })),
             "ca": info.ca,
             "dataDir": info.data_dir,
+            "devices": info.devices,
         }));
         return;
     }
@@ -238,6 +269,9 @@ fn announce(info: &RuntimeInfo, as_json: bool) {
             "  MQTT+mTLS   mqtts://{}:{}  (client certificates signed by the CA)",
             mtls.host, mtls.port
         ));
+    }
+    if !info.devices.is_empty() {
+        output::line(&format!("  devices     {}", info.devices.join(", ")));
     }
     output::line("");
     output::line("Watch every shadow change:");

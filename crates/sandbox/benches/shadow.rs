@@ -65,10 +65,9 @@ async fn next_publish(events: &mut EventLoop, topic: &str) -> Vec<u8> {
     loop {
         if let Event::Incoming(Packet::Publish(publish)) =
             events.poll().await.expect("broker connection")
+            && publish.topic == topic
         {
-            if publish.topic == topic {
-                return publish.payload.to_vec();
-            }
+            return publish.payload.to_vec();
         }
     }
 }

@@ -413,8 +413,13 @@ async fn open_upstream<W: AsyncWrite + Unpin>(
 }
 
 fn report(shared: &Shared, event: PresenceEvent) {
-    if let Err(error) = shared.events.try_send(event) {
-        tracing::warn!(%error, "lifecycle event dropped: the lifecycle service is behind");
+    match shared.events.try_send(event) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::warn!("lifecycle event dropped: the lifecycle service is behind");
+        }
+        // The lifecycle service has stopped: the sandbox is shutting down.
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
     }
 }
 

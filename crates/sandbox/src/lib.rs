@@ -19,6 +19,7 @@ pub mod devices;
 pub mod gateway;
 pub mod services;
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,7 +31,8 @@ use tokio::task::JoinHandle;
 use crate::broker::{BrokerError, EmbeddedBroker};
 use crate::ca::{CaError, LocalCa};
 use crate::connect::{Endpoint, TlsIdentity};
-use crate::db::{DbError, Registry, ShadowDb};
+use crate::db::{CertificateStatus, DbError, Registry, ShadowDb};
+use crate::devices::{DeviceError, FleetMember, FleetSpec, SimulatedFleet};
 use crate::gateway::{Gateway, GatewayConfig, GatewayError, PresenceEvent};
 use crate::services::jobs::{JobsDriver, JobsHandle};
 use crate::services::lifecycle::{EVENT_QUEUE, LifecycleDriver};
@@ -84,6 +86,9 @@ pub enum SandboxError {
     /// A service did not start or refused a request.
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// Simulated devices could not start.
+    #[error(transparent)]
+    Devices(#[from] DeviceError),
 }
 
 impl From<StartError> for SandboxError {
@@ -204,6 +209,51 @@ impl Sandbox {
     /// The thing registry.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Starts `spec.count` simulated devices (see [`devices`]). Each is registered as a thing
+    /// (attributes `model` and `simulated`) with its own ACTIVE certificate from the sandbox CA
+    /// and connects over mutual TLS — or to the external broker when attached to one.
+    pub async fn spawn_fleet(&self, spec: &FleetSpec) -> Result<SimulatedFleet, SandboxError> {
+        let now = services::now().millis();
+        let mut endpoints = HashMap::new();
+        for member in devices::plan(spec.seed, spec.count) {
+            let identity = self.issue_identity(member.thing.as_str())?;
+            self.register_simulated(&member, &identity.cert_pem, now)
+                .await?;
+            let endpoint = self
+                .mtls_endpoint(identity)
+                .unwrap_or_else(|| self.plain_endpoint());
+            endpoints.insert(member.thing, endpoint);
+        }
+        let plain = self.plain_endpoint();
+        let fleet = SimulatedFleet::spawn(spec, |thing| {
+            endpoints.remove(thing).unwrap_or_else(|| plain.clone())
+        })?;
+        Ok(fleet)
+    }
+
+    async fn register_simulated(
+        &self,
+        member: &FleetMember,
+        cert_pem: &str,
+        now_ms: u64,
+    ) -> Result<(), SandboxError> {
+        let certificate_id = ca::certificate_id_from_pem(cert_pem);
+        if let Some(id) = &certificate_id {
+            self.registry
+                .add_certificate(id, cert_pem, CertificateStatus::Active, now_ms)
+                .await?;
+        }
+        let attributes = BTreeMap::from([
+            ("model".to_owned(), member.kind.as_str().to_owned()),
+            ("simulated".to_owned(), "true".to_owned()),
+        ]);
+        let thing = member.thing.as_str();
+        self.registry
+            .register_thing(thing, &attributes, certificate_id.as_deref(), now_ms)
+            .await?;
+        Ok(())
     }
 
     /// Stops the services (each disconnects from the broker), closes the listeners and the
