@@ -1,0 +1,568 @@
+//! The session and the connection doctor against real brokers on loopback: the sandbox's
+//! embedded broker (plain and mutual TLS) and Mosquitto (Debian package `mosquitto`), on ports
+//! the OS chooses. Every wait has a deadline; nothing sleeps.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use companion_core::doctor::Cause;
+use companion_core::profile::{ConnectSpec, Limits, Roots, TlsSpec};
+use companion_core::session::{
+    ConnectionState, Message, Messages, Session, SessionError, SessionHandle, SessionOptions,
+};
+use companion_core::vault::{Identity, Sensitive};
+use companion_sandbox::connect::TlsIdentity;
+use companion_sandbox::{Sandbox, SandboxConfig};
+use rumqttc::QoS;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+/// How long any awaited event may take before the test fails.
+const DEADLINE: Duration = Duration::from_secs(15);
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "core-session-{name}-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        Self(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Mosquitto on a loopback port with a generated config, killed on drop.
+struct Mosquitto {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl Mosquitto {
+    async fn start() -> Self {
+        Self::start_on(free_port()).await
+    }
+
+    /// Starts Mosquitto on `port` and returns once it says it listens.
+    async fn start_on(port: u16) -> Self {
+        let dir = TempDir::new("mosquitto");
+        let conf = dir.path().join("mosquitto.conf");
+        let settings = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             log_dest stderr\nlog_type error\nlog_type warning\nlog_type information\n"
+        );
+        std::fs::write(&conf, settings).expect("the configuration is written");
+        let mut child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("mosquitto runs (apt-get install mosquitto)");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let listening = async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("Opening ipv4 listen socket") {
+                    return;
+                }
+            }
+            panic!("mosquitto exited before listening (is the port {port} taken?)");
+        };
+        timeout(DEADLINE, listening)
+            .await
+            .expect("mosquitto listens in time");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// Kills Mosquitto and waits until it exited: every client loses its connection.
+    async fn stop(mut self) -> u16 {
+        self.child.kill().await.expect("mosquitto is killed");
+        self.port
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("an address").port()
+}
+
+async fn sandbox(dir: &TempDir) -> Sandbox {
+    Sandbox::start(SandboxConfig::new(dir.path()))
+        .await
+        .expect("the sandbox starts")
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+/// A plain spec for the sandbox's plain listener, with AWS's limits (the sandbox mirrors AWS).
+fn sandbox_plain(sandbox: &Sandbox, client_id: &str) -> ConnectSpec {
+    let endpoint = sandbox.plain_endpoint();
+    let mut spec = ConnectSpec::plain(endpoint.host, endpoint.port, client_id);
+    spec.limits = Limits::aws();
+    spec
+}
+
+/// A mutual-TLS spec to `host:port`, trusting `ca_pem`, presenting `identity` if given.
+fn tls_spec(host: &str, port: u16, ca_pem: &str, identity: Option<&TlsIdentity>) -> ConnectSpec {
+    let mut spec = ConnectSpec::plain(host, port, unique("tls"));
+    spec.limits = Limits::aws();
+    spec.tls = Some(TlsSpec {
+        roots: Roots::from_pem(ca_pem).expect("the CA PEM parses"),
+        identity: identity.map(|identity| {
+            Arc::new(Identity {
+                name: "test-identity".to_owned(),
+                cert_pem: identity.cert_pem.clone(),
+                key_pem: Sensitive::new(identity.key_pem.clone()),
+            })
+        }),
+        alpn: None,
+    });
+    spec
+}
+
+/// A running session: its handle, its state and its loop's task.
+struct Running {
+    handle: SessionHandle,
+    state: watch::Receiver<ConnectionState>,
+    task: JoinHandle<ConnectionState>,
+}
+
+impl Running {
+    fn start(spec: ConnectSpec) -> Self {
+        let (handle, session_loop) =
+            Session::connect(spec, SessionOptions::default()).expect("the session is built");
+        let state = handle.state();
+        let task = tokio::spawn(session_loop.run());
+        Self {
+            handle,
+            state,
+            task,
+        }
+    }
+
+    /// Waits until the state satisfies `want`; returns it.
+    async fn until(
+        &mut self,
+        what: &str,
+        want: impl FnMut(&ConnectionState) -> bool,
+    ) -> ConnectionState {
+        let seen = timeout(DEADLINE, self.state.wait_for(want))
+            .await
+            .map(|seen| seen.map(|state| state.clone()));
+        match seen {
+            Ok(seen) => seen.expect("the session loop is alive"),
+            Err(_) => panic!(
+                "timed out waiting for {what}; the state is {:?}",
+                self.state.borrow()
+            ),
+        }
+    }
+
+    async fn connected(&mut self) {
+        self.until("Connected", |s| {
+            matches!(s, ConnectionState::Connected { .. })
+        })
+        .await;
+    }
+
+    /// Waits for a Reconnecting or Disconnected state with a diagnosis; returns its cause.
+    async fn diagnosed(&mut self) -> (Cause, String) {
+        let state = self
+            .until("a diagnosis", |s| {
+                matches!(
+                    s,
+                    ConnectionState::Reconnecting { .. }
+                        | ConnectionState::Disconnected { cause: Some(_) }
+                )
+            })
+            .await;
+        match state {
+            ConnectionState::Reconnecting { cause, .. }
+            | ConnectionState::Disconnected { cause: Some(cause) } => {
+                (cause.cause, format!("{} {}", cause.summary, cause.fix))
+            }
+            other => panic!("no diagnosis in {other:?}"),
+        }
+    }
+
+    async fn stop(self) {
+        self.handle.disconnect();
+        let end = timeout(DEADLINE, self.task)
+            .await
+            .expect("the loop ends after disconnect")
+            .expect("the loop does not panic");
+        assert!(
+            matches!(end, ConnectionState::Disconnected { .. }),
+            "the loop ends disconnected, not {end:?}"
+        );
+    }
+}
+
+async fn next_message(messages: &Messages) -> Message {
+    timeout(DEADLINE, messages.recv())
+        .await
+        .expect("a message arrives in time")
+        .expect("the session is still running")
+}
+
+/// Subscribes `session` to `topic`, publishes from `publisher` and waits for the message.
+async fn round_trip(session: &mut Running, publisher: &Running, topic: &str, payload: &str) {
+    let messages = session.handle.messages();
+    publisher
+        .handle
+        .publish(topic, payload.as_bytes().to_vec(), QoS::AtLeastOnce, false)
+        .await
+        .expect("the publish is queued");
+    let message = next_message(&messages).await;
+    assert_eq!(message.topic, topic, "the message comes on its topic");
+    assert_eq!(
+        message.payload.as_ref(),
+        payload.as_bytes(),
+        "the payload survives"
+    );
+}
+
+async fn subscribed(session: &mut Running, topic: &str) {
+    session
+        .handle
+        .subscribe(topic, QoS::AtLeastOnce)
+        .await
+        .expect("the subscribe is queued");
+    // The SUBACK is not surfaced; a message from the session to itself proves the filter.
+    let messages = session.handle.messages();
+    session
+        .handle
+        .publish(topic, b"probe".to_vec(), QoS::AtLeastOnce, false)
+        .await
+        .expect("the probe is queued");
+    let message = next_message(&messages).await;
+    assert_eq!(message.payload.as_ref(), b"probe", "the probe comes back");
+}
+
+#[tokio::test]
+async fn a_message_round_trips_through_the_sandbox_plain_listener() {
+    let dir = TempDir::new("plain");
+    let sandbox = sandbox(&dir).await;
+    let mut subscriber = Running::start(sandbox_plain(&sandbox, &unique("sub")));
+    let mut publisher = Running::start(sandbox_plain(&sandbox, &unique("pub")));
+    subscriber.connected().await;
+    publisher.connected().await;
+    subscribed(&mut subscriber, "companion/test/plain").await;
+    round_trip(&mut subscriber, &publisher, "companion/test/plain", "hello").await;
+    subscriber.stop().await;
+    publisher.stop().await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_round_trips_over_mutual_tls_with_an_identity_the_sandbox_issued() {
+    let dir = TempDir::new("mtls");
+    let sandbox = sandbox(&dir).await;
+    let port = sandbox.mtls_address().expect("an mTLS listener").port();
+    let identity = sandbox.issue_identity("core-mtls").expect("an identity");
+    let mut session = Running::start(tls_spec(
+        "localhost",
+        port,
+        &identity.ca_pem,
+        Some(&identity),
+    ));
+    session.connected().await;
+    subscribed(&mut session, "companion/test/mtls").await;
+    session.stop().await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_round_trips_through_mosquitto() {
+    let broker = Mosquitto::start().await;
+    let mut subscriber = Running::start(ConnectSpec::plain("127.0.0.1", broker.port, unique("s")));
+    let mut publisher = Running::start(ConnectSpec::plain("127.0.0.1", broker.port, unique("p")));
+    subscriber.connected().await;
+    publisher.connected().await;
+    subscribed(&mut subscriber, "companion/test/mosquitto").await;
+    round_trip(
+        &mut subscriber,
+        &publisher,
+        "companion/test/mosquitto",
+        "hi",
+    )
+    .await;
+    subscriber.stop().await;
+    publisher.stop().await;
+}
+
+#[tokio::test]
+async fn after_mosquitto_restarts_on_the_same_port_the_session_reconnects_and_resubscribes() {
+    let mut broker = Mosquitto::start().await;
+    let port = broker.port;
+    let mut subscriber = Running::start(ConnectSpec::plain("127.0.0.1", port, unique("s")));
+    subscriber.connected().await;
+    subscribed(&mut subscriber, "companion/test/restart").await;
+    let mut measured = Vec::new();
+    for round in 1..=3 {
+        broker.stop().await;
+        let (cause, text) = subscriber.diagnosed().await;
+        assert!(
+            matches!(cause, Cause::ClosedByBroker | Cause::TcpRefused),
+            "round {round}: a killed broker is a closed link or a refused port, not {cause:?} ({text})"
+        );
+        let state = subscriber
+            .until("a refused retry", |s| {
+                matches!(s, ConnectionState::Reconnecting { cause, .. } if cause.cause == Cause::TcpRefused)
+            })
+            .await;
+        let ConnectionState::Reconnecting { attempt, .. } = state else {
+            unreachable!("the wait matched Reconnecting")
+        };
+        broker = Mosquitto::start_on(port).await;
+        let restarted = Instant::now();
+        subscriber.connected().await;
+        let elapsed = restarted.elapsed();
+        let bound = SessionOptions::default().backoff.ceiling(attempt + 1) + Duration::from_secs(1);
+        println!(
+            "round {round}: reconnected and resubscribed {} ms after the broker listened again (retry {attempt} was pending; bound {} ms = ceiling of retry {} + 1 s)",
+            elapsed.as_millis(),
+            bound.as_millis(),
+            attempt + 1
+        );
+        assert!(
+            elapsed <= bound,
+            "round {round}: reconnected within the backoff bound ({elapsed:?} > {bound:?})"
+        );
+        measured.push(elapsed);
+        let mut publisher = Running::start(ConnectSpec::plain("127.0.0.1", port, unique("p")));
+        publisher.connected().await;
+        let payload = format!("after restart {round}");
+        round_trip(
+            &mut subscriber,
+            &publisher,
+            "companion/test/restart",
+            &payload,
+        )
+        .await;
+        publisher.stop().await;
+    }
+    measured.sort();
+    println!(
+        "reconnect from broker back to resubscribed: median {} ms over {} restarts",
+        measured[measured.len() / 2].as_millis(),
+        measured.len()
+    );
+    subscriber.stop().await;
+}
+
+#[tokio::test]
+async fn the_doctor_says_tcp_refused_when_nothing_listens() {
+    let mut session = Running::start(ConnectSpec::plain("127.0.0.1", free_port(), unique("r")));
+    let (cause, text) = session.diagnosed().await;
+    assert_eq!(
+        cause,
+        Cause::TcpRefused,
+        "a closed port is refused TCP: {text}"
+    );
+    assert!(
+        matches!(
+            session.handle.current_state(),
+            ConnectionState::Reconnecting { .. }
+        ),
+        "a refused port is retried"
+    );
+    session.stop().await;
+}
+
+#[tokio::test]
+async fn the_doctor_says_dns_failure_for_a_name_that_does_not_resolve() {
+    let mut session = Running::start(ConnectSpec::plain(
+        "broker.nonexistent.invalid",
+        1883,
+        unique("d"),
+    ));
+    let (cause, text) = session.diagnosed().await;
+    assert_eq!(
+        cause,
+        Cause::DnsFailure,
+        "an .invalid name does not resolve: {text}"
+    );
+    session.stop().await;
+}
+
+#[tokio::test]
+async fn the_doctor_says_unknown_ca_when_the_server_certificate_is_from_another_ca() {
+    let dir = TempDir::new("unknown-ca");
+    let sandbox = sandbox(&dir).await;
+    let port = sandbox.mtls_address().expect("an mTLS listener").port();
+    let identity = sandbox
+        .issue_identity("core-unknown-ca")
+        .expect("an identity");
+    let mut session = Running::start(tls_spec(
+        "localhost",
+        port,
+        &other_ca_pem(),
+        Some(&identity),
+    ));
+    let (cause, text) = session.diagnosed().await;
+    assert_eq!(
+        cause,
+        Cause::UnknownServerCa,
+        "another CA is unknown: {text}"
+    );
+    assert!(
+        matches!(
+            session.handle.current_state(),
+            ConnectionState::Disconnected { .. }
+        ),
+        "an untrusted CA is not retried"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_doctor_says_name_mismatch_when_connecting_by_an_address_the_certificate_lacks() {
+    // The sandbox's server certificate names localhost and 127.0.0.1 only.
+    let dir = TempDir::new("name");
+    let mut config = SandboxConfig::new(dir.path());
+    config.mtls_listen = SocketAddr::from(([127, 0, 0, 2], 0));
+    let sandbox = Sandbox::start(config).await.expect("the sandbox starts");
+    let port = sandbox.mtls_address().expect("an mTLS listener").port();
+    let identity = sandbox.issue_identity("core-name").expect("an identity");
+    let mut session = Running::start(tls_spec(
+        "127.0.0.2",
+        port,
+        &identity.ca_pem,
+        Some(&identity),
+    ));
+    let (cause, text) = session.diagnosed().await;
+    assert_eq!(
+        cause,
+        Cause::ServerNameMismatch,
+        "127.0.0.2 is not in the certificate: {text}"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_doctor_says_client_certificate_missing_on_the_mtls_listener_without_one() {
+    let dir = TempDir::new("no-cert");
+    let sandbox = sandbox(&dir).await;
+    let port = sandbox.mtls_address().expect("an mTLS listener").port();
+    let ca = std::fs::read_to_string(sandbox.ca_pem_path()).expect("the sandbox CA");
+    let mut session = Running::start(tls_spec("localhost", port, &ca, None));
+    let (cause, text) = session.diagnosed().await;
+    assert_eq!(
+        cause,
+        Cause::ClientCertificateMissing,
+        "no certificate was sent: {text}"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_doctor_says_taken_over_when_a_second_session_uses_the_same_client_id() {
+    let dir = TempDir::new("takeover");
+    let sandbox = sandbox(&dir).await;
+    let id = unique("twin");
+    let mut observer = Running::start(sandbox_plain(&sandbox, &unique("observer")));
+    observer.connected().await;
+    let presence = format!("$aws/events/presence/disconnected/{id}");
+    observer
+        .handle
+        .subscribe(presence, QoS::AtLeastOnce)
+        .await
+        .expect("the observer subscribes");
+    // Its next SUBSCRIBE is answered after the first: the probe proves both are in place.
+    subscribed(&mut observer, "companion/test/observer").await;
+    let mut first = Running::start(sandbox_plain(&sandbox, &id));
+    first.connected().await;
+    let mut second = Running::start(sandbox_plain(&sandbox, &id));
+    let end = first
+        .until("the first session to stop", |s| {
+            matches!(s, ConnectionState::Disconnected { .. })
+        })
+        .await;
+    let ConnectionState::Disconnected {
+        cause: Some(diagnosis),
+    } = end
+    else {
+        panic!("the first session stops with a diagnosis, not {end:?}");
+    };
+    assert_eq!(diagnosis.cause, Cause::ClientIdTakenOver, "{diagnosis}");
+    assert!(
+        diagnosis.summary.contains("took this session over"),
+        "the summary says taken over: {}",
+        diagnosis.summary
+    );
+    second.connected().await;
+    let event = next_message(&observer.handle.messages()).await;
+    let text = String::from_utf8_lossy(&event.payload).into_owned();
+    assert!(
+        text.contains("DUPLICATE_CLIENTID"),
+        "the sandbox reports the takeover in its lifecycle event: {text}"
+    );
+    second.stop().await;
+    observer.stop().await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_oversize_publish_is_refused_before_sending_and_the_session_stays_up() {
+    let dir = TempDir::new("oversize");
+    let sandbox = sandbox(&dir).await;
+    let mut session = Running::start(sandbox_plain(&sandbox, &unique("big")));
+    session.connected().await;
+    let payload = vec![b'x'; 128 * 1024 + 1];
+    let refused = session
+        .handle
+        .publish("companion/test/big", payload, QoS::AtLeastOnce, false)
+        .await;
+    let Err(SessionError::Refused(diagnosis)) = refused else {
+        panic!("an oversize payload is refused, not {refused:?}");
+    };
+    assert_eq!(diagnosis.cause, Cause::PayloadTooLarge, "{diagnosis}");
+    assert!(
+        diagnosis.summary.contains("131072 bytes"),
+        "the limit is named: {}",
+        diagnosis.summary
+    );
+    subscribed(&mut session, "companion/test/big").await;
+    session.stop().await;
+    sandbox.shutdown().await;
+}
+
+/// A CA certificate no server here uses.
+fn other_ca_pem() -> String {
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Some Other CA");
+    params.self_signed(&key).expect("a self-signed CA").pem()
+}
