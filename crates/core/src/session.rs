@@ -19,6 +19,26 @@
 //! The decisions — backoff, when a drop is a takeover, when to stop — live in the sans-IO
 //! [`Supervisor`], which takes the time and the randomness as arguments; the loop only moves
 //! packets. Nothing is spawned behind the caller's back: run [`SessionLoop::run`] yourself.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use companion_core::profile::ConnectSpec;
+//! use companion_core::session::{ConnectionState, QoS, Session, SessionOptions};
+//!
+//! let spec = ConnectSpec::plain("127.0.0.1", 1883, "companion-example");
+//! let (handle, session_loop) = Session::connect(spec, SessionOptions::default())?;
+//! tokio::spawn(session_loop.run());
+//! handle.subscribe("sensors/+/temperature", QoS::AtLeastOnce).await?;
+//! let mut state = handle.state();
+//! state.wait_for(|s| matches!(s, ConnectionState::Connected { .. })).await?;
+//! let messages = handle.messages();
+//! while let Some(message) = messages.recv().await {
+//!     println!("{}: {} bytes", message.topic, message.payload.len());
+//! }
+//! handle.disconnect();
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS, Request,
+    AsyncClient, ConnectionError, Event, EventLoop, Incoming, MqttOptions, Outgoing, Request,
     Subscribe, SubscribeFilter, TlsConfiguration, Transport,
 };
 use rustls::pki_types::pem::PemObject;
@@ -38,6 +58,8 @@ use crate::doctor::{self, Diagnosis, FailureContext, Phase};
 use crate::profile::{ConnectSpec, Limits, TlsSpec};
 
 pub use crate::doctor::Cause;
+/// MQTT quality of service (AWS IoT: QoS 0 and 1 only).
+pub use rumqttc::QoS;
 
 /// How long a QoS 0 PUBLISH counts as "just sent" when the connection drops.
 const RECENT_PUBLISH: Duration = Duration::from_secs(1);

@@ -157,8 +157,11 @@ struct Running {
 
 impl Running {
     fn start(spec: ConnectSpec) -> Self {
-        let (handle, session_loop) =
-            Session::connect(spec, SessionOptions::default()).expect("the session is built");
+        Self::start_with(spec, SessionOptions::default())
+    }
+
+    fn start_with(spec: ConnectSpec, options: SessionOptions) -> Self {
+        let (handle, session_loop) = Session::connect(spec, options).expect("the session is built");
         let state = handle.state();
         let task = tokio::spawn(session_loop.run());
         Self {
@@ -316,6 +319,68 @@ async fn a_message_round_trips_through_mosquitto() {
     )
     .await;
     subscriber.stop().await;
+    publisher.stop().await;
+}
+
+#[tokio::test]
+async fn a_flood_to_a_slow_consumer_drops_the_oldest_messages_and_counts_them() {
+    const CAPACITY: usize = 100;
+    const FLOOD: usize = 5_000;
+    let broker = Mosquitto::start().await;
+    let options = SessionOptions {
+        inbox_capacity: CAPACITY,
+        ..SessionOptions::default()
+    };
+    let spec = ConnectSpec::plain("127.0.0.1", broker.port, unique("slow"));
+    let mut consumer = Running::start_with(spec, options);
+    let mut publisher = Running::start(ConnectSpec::plain("127.0.0.1", broker.port, unique("p")));
+    consumer.connected().await;
+    publisher.connected().await;
+    subscribed(&mut consumer, "companion/test/flood").await;
+    for n in 0..FLOOD {
+        let payload = format!("{n}").into_bytes();
+        publisher
+            .handle
+            .publish("companion/test/flood", payload, QoS::AtMostOnce, false)
+            .await
+            .expect("the flood is queued");
+    }
+    publisher
+        .handle
+        .publish(
+            "companion/test/flood",
+            b"end".to_vec(),
+            QoS::AtLeastOnce,
+            false,
+        )
+        .await
+        .expect("the end marker is queued");
+    // Nobody has read a message yet; now drain until the marker.
+    let messages = consumer.handle.messages();
+    let mut received = 0;
+    loop {
+        assert!(
+            messages.len() <= CAPACITY,
+            "the queue never holds more than its capacity"
+        );
+        let message = next_message(&messages).await;
+        if message.payload.as_ref() == b"end" {
+            break;
+        }
+        received += 1;
+    }
+    let dropped = usize::try_from(messages.dropped()).expect("a small count");
+    println!("flood of {FLOOD}: {received} delivered, {dropped} dropped (queue of {CAPACITY})");
+    assert!(
+        dropped > 0,
+        "a consumer that reads nothing during a flood loses the oldest messages"
+    );
+    assert_eq!(
+        received + dropped,
+        FLOOD,
+        "every message is either delivered or counted as dropped"
+    );
+    consumer.stop().await;
     publisher.stop().await;
 }
 
