@@ -445,6 +445,46 @@ async fn after_mosquitto_restarts_on_the_same_port_the_session_reconnects_and_re
 }
 
 #[tokio::test]
+async fn after_the_sandbox_restarts_on_the_same_port_the_session_reconnects_and_resubscribes() {
+    let dir = TempDir::new("sandbox-restart");
+    let sandbox = sandbox(&dir).await;
+    let plain = sandbox.plain_endpoint();
+    let listen = SocketAddr::from(([127, 0, 0, 1], plain.port));
+    let mut subscriber = Running::start(sandbox_plain(&sandbox, &unique("s")));
+    subscriber.connected().await;
+    subscribed(&mut subscriber, "companion/test/sandbox-restart").await;
+    sandbox.shutdown().await;
+    let (cause, text) = subscriber.diagnosed().await;
+    assert!(
+        matches!(cause, Cause::ClosedByBroker | Cause::TcpRefused),
+        "a stopped sandbox is a closed link or a refused port, not {cause:?} ({text})"
+    );
+    let mut config = SandboxConfig::new(dir.path());
+    config.plain_listen = listen;
+    let sandbox = Sandbox::start(config)
+        .await
+        .expect("the sandbox starts again on its port");
+    let restarted = Instant::now();
+    subscriber.connected().await;
+    println!(
+        "sandbox restart: reconnected and resubscribed {} ms after it listened again",
+        restarted.elapsed().as_millis()
+    );
+    let mut publisher = Running::start(sandbox_plain(&sandbox, &unique("p")));
+    publisher.connected().await;
+    round_trip(
+        &mut subscriber,
+        &publisher,
+        "companion/test/sandbox-restart",
+        "back",
+    )
+    .await;
+    publisher.stop().await;
+    subscriber.stop().await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
 async fn the_doctor_says_tcp_refused_when_nothing_listens() {
     let mut session = Running::start(ConnectSpec::plain("127.0.0.1", free_port(), unique("r")));
     let (cause, text) = session.diagnosed().await;
