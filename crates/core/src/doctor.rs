@@ -219,6 +219,9 @@ pub struct FailureContext {
     pub phase: Phase,
     /// A SUBSCRIBE was sent and its SUBACK had not come.
     pub subscribe_pending: bool,
+    /// The filters subscribed to since the last time every SUBACK had come (the suspects of
+    /// a denied SUBSCRIBE).
+    pub unconfirmed_filters: Vec<String>,
     /// A PUBLISH was sent moments before (QoS 1 without PUBACK, or QoS 0 just written).
     pub publish_pending: bool,
     /// The previous connection was also closed silently, and the broker accepted the
@@ -239,6 +242,7 @@ impl FailureContext {
             client_certificate: false,
             phase: Phase::Connecting,
             subscribe_pending: false,
+            unconfirmed_filters: Vec::new(),
             publish_pending: false,
             repeated_silent_close: false,
             keepalive_secs: 30,
@@ -562,11 +566,7 @@ fn closed(context: &FailureContext) -> Diagnosis {
 fn closed_while_connected(context: &FailureContext) -> Diagnosis {
     let at = context.address();
     if context.subscribe_pending {
-        return Diagnosis::new(
-            Cause::SubscribeDenied,
-            format!("The broker at {at} closed the connection right after a SUBSCRIBE."),
-            "The policy probably denies that topic filter (AWS on MQTT 3.1.1 disconnects instead of refusing): allow iot:Subscribe on it, or remove the subscription.",
-        );
+        return subscribe_denied(&at, &context.unconfirmed_filters);
     }
     if context.publish_pending {
         return Diagnosis::new(
@@ -586,6 +586,24 @@ fn closed_while_connected(context: &FailureContext) -> Diagnosis {
         Cause::ClosedByBroker,
         format!("The broker at {at} closed a working connection without giving a reason."),
         "If another client uses the same client id, give each its own; otherwise the broker restarted or dropped the link, and the session reconnects by itself.",
+    )
+}
+
+fn subscribe_denied(at: &str, filters: &[String]) -> Diagnosis {
+    if filters.is_empty() {
+        return Diagnosis::new(
+            Cause::SubscribeDenied,
+            format!("The broker at {at} closed the connection right after a SUBSCRIBE."),
+            "The policy probably denies that topic filter (AWS on MQTT 3.1.1 disconnects instead of refusing): allow iot:Subscribe on it, or remove the subscription.",
+        );
+    }
+    let list = filters.join(", ");
+    Diagnosis::new(
+        Cause::SubscribeDenied,
+        format!("The broker at {at} closed the connection right after a SUBSCRIBE to {list}."),
+        format!(
+            "The policy probably denies it (AWS on MQTT 3.1.1 disconnects instead of refusing), so the session dropped {list} instead of reconnecting in a loop: allow iot:Subscribe on it, then subscribe again."
+        ),
     )
 }
 

@@ -5,6 +5,9 @@
 //!   within 1 s, at most 30 s), reset when the broker answers CONNACK. Causes that retrying
 //!   cannot cure (an untrusted CA, bad credentials, a client id taken over…, see
 //!   [`Cause::is_permanent`]) stop the session with [`ConnectionState::Disconnected`].
+//!   A connection closed while a SUBACK was due (AWS's answer to a policy-denied SUBSCRIBE on
+//!   MQTT 3.1.1) drops the filters subscribed since every SUBACK last came, and the diagnosis
+//!   names them: without that the session would resubscribe and be dropped again forever.
 //! * **Resubscribe**: the handle keeps the active subscriptions; after a CONNACK without a
 //!   stored session the loop subscribes to all of them again (in groups the broker's limit
 //!   allows) and reports [`ConnectionState::Connected`] once every SUBACK came back.
@@ -169,6 +172,7 @@ pub struct Supervisor {
     last_qos0_publish: Option<Instant>,
     silent_close_before: bool,
     reconnected_at_once: bool,
+    unconfirmed: Vec<String>,
 }
 
 impl Supervisor {
@@ -184,6 +188,7 @@ impl Supervisor {
             last_qos0_publish: None,
             silent_close_before: false,
             reconnected_at_once: false,
+            unconfirmed: Vec::new(),
         }
     }
 
@@ -212,6 +217,17 @@ impl Supervisor {
         self.subscribes.remove(&id);
     }
 
+    /// Whether a SUBSCRIBE still waits for its SUBACK.
+    pub fn subscribe_pending(&self) -> bool {
+        !self.subscribes.is_empty()
+    }
+
+    /// The filters subscribed to since every SUBACK last came: named in a diagnosis of a
+    /// denied SUBSCRIBE.
+    pub fn set_unconfirmed(&mut self, filters: Vec<String>) {
+        self.unconfirmed = filters;
+    }
+
     /// A PUBACK arrived.
     pub fn on_puback(&mut self, id: u16) {
         self.publishes.remove(&id);
@@ -234,6 +250,7 @@ impl Supervisor {
                 Phase::Connecting
             },
             subscribe_pending: !self.subscribes.is_empty(),
+            unconfirmed_filters: self.unconfirmed.clone(),
             publish_pending: !self.publishes.is_empty() || recent,
             repeated_silent_close: self.reconnected_at_once,
             ..self.base.clone()
@@ -457,6 +474,8 @@ struct Shared {
     client_id: String,
     limits: Limits,
     subscriptions: Mutex<BTreeMap<String, QoS>>,
+    /// Filters the handle subscribed to since every SUBACK last came.
+    unconfirmed: Mutex<Vec<String>>,
     inbox: Arc<Inbox>,
     stop: watch::Sender<bool>,
     dropped_outgoing: AtomicU64,
@@ -467,6 +486,20 @@ impl Shared {
         self.subscriptions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn unconfirmed(&self) -> MutexGuard<'_, Vec<String>> {
+        self.unconfirmed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Forgets filters the broker refused by closing the connection.
+    fn drop_denied(&self, filters: &[String]) {
+        let mut subscriptions = self.subscriptions();
+        for filter in filters {
+            subscriptions.remove(filter);
+        }
     }
 }
 
@@ -492,6 +525,7 @@ impl Session {
             client_id: spec.client_id.clone(),
             limits: spec.limits,
             subscriptions: Mutex::new(BTreeMap::new()),
+            unconfirmed: Mutex::new(Vec::new()),
             inbox,
             stop: watch::channel(false).0,
             dropped_outgoing: AtomicU64::new(0),
@@ -659,6 +693,9 @@ impl SessionHandle {
         self.shared
             .subscriptions()
             .extend(filters.iter().map(|(f, q)| (f.clone(), *q)));
+        self.shared
+            .unconfirmed()
+            .extend(filters.iter().map(|(f, _)| f.clone()));
         let packet = filters
             .into_iter()
             .map(|(filter, qos)| SubscribeFilter::new(filter, qos));
@@ -806,6 +843,9 @@ impl SessionLoop {
 
     fn on_suback(&mut self, id: u16) {
         self.supervisor.on_suback(id);
+        if !self.supervisor.subscribe_pending() {
+            self.shared.unconfirmed().clear();
+        }
         if self.resubscribe.awaiting.remove(&id) && self.resubscribe.done() {
             self.announce_connected();
         }
@@ -845,10 +885,18 @@ impl SessionLoop {
             return Flow::Stop;
         }
         self.carry_unsent();
-        match self
+        let unconfirmed = self.shared.unconfirmed().clone();
+        self.supervisor.set_unconfirmed(unconfirmed.clone());
+        let decision = self
             .supervisor
-            .on_failure(&error, Instant::now(), rand::random::<f64>())
+            .on_failure(&error, Instant::now(), rand::random::<f64>());
+        if let Decision::Retry { diagnosis, .. } = &decision
+            && diagnosis.cause == Cause::SubscribeDenied
         {
+            self.shared.unconfirmed().clear();
+            self.shared.drop_denied(&unconfirmed);
+        }
+        match decision {
             Decision::Stop(diagnosis) => {
                 tracing::warn!(cause = diagnosis.cause.code(), "{diagnosis}");
                 let cause = Some(diagnosis);

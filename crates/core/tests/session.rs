@@ -107,6 +107,103 @@ impl Mosquitto {
     }
 }
 
+/// A TCP proxy in front of a broker that can go silent (to starve the keepalive) or, like AWS IoT
+/// on MQTT 3.1.1, close the connection when a SUBSCRIBE names a filter containing `deny`.
+struct Proxy {
+    port: u16,
+    silent: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: u16, deny: Option<&'static str>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("the proxy binds");
+        let port = listener.local_addr().expect("an address").port();
+        let (silent, quiet) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(pipe(client, upstream, deny, quiet.clone()));
+            }
+        });
+        Self { port, silent, task }
+    }
+
+    /// Stops forwarding in both directions while keeping the sockets open.
+    fn go_silent(&self) {
+        self.silent.send_replace(true);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn pipe(
+    client: tokio::net::TcpStream,
+    upstream: u16,
+    deny: Option<&'static str>,
+    quiet: watch::Receiver<bool>,
+) {
+    let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else {
+        return;
+    };
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
+    tokio::select! {
+        () = forward_packets(client_read, server_write, deny, quiet.clone()) => {}
+        () = forward_packets(server_read, client_write, None, quiet) => {}
+    }
+}
+
+/// Copies MQTT packets, dropping everything while `quiet`, and ends (closing both sides) on a
+/// SUBSCRIBE whose bytes contain `deny`.
+async fn forward_packets(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    deny: Option<&'static str>,
+    quiet: watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut pending = Vec::new();
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        if *quiet.borrow() {
+            continue;
+        }
+        pending.extend_from_slice(&buffer[..read]);
+        while let Some(length) = frame_length(&pending) {
+            let frame: Vec<u8> = pending.drain(..length).collect();
+            let denied = deny.is_some_and(|deny| {
+                frame[0] >> 4 == 8 && frame.windows(deny.len()).any(|w| w == deny.as_bytes())
+            });
+            if denied || to.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The length of the first complete MQTT packet in `bytes`, if it is all there.
+fn frame_length(bytes: &[u8]) -> Option<usize> {
+    let mut remaining = 0usize;
+    for (i, byte) in bytes.iter().skip(1).take(4).enumerate() {
+        remaining += usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            let total = 1 + (i + 1) + remaining;
+            return (bytes.len() >= total).then_some(total);
+        }
+    }
+    None
+}
+
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("an address").port()
@@ -482,6 +579,91 @@ async fn after_the_sandbox_restarts_on_the_same_port_the_session_reconnects_and_
     publisher.stop().await;
     subscriber.stop().await;
     sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_doctor_says_subscribe_denied_when_the_broker_drops_the_link_after_a_subscribe() {
+    let broker = Mosquitto::start().await;
+    let proxy = Proxy::start(broker.port, Some("companion/denied")).await;
+    let mut session = Running::start(ConnectSpec::plain("127.0.0.1", proxy.port, unique("deny")));
+    session.connected().await;
+    subscribed(&mut session, "companion/test/allowed").await;
+    session
+        .handle
+        .subscribe("companion/denied/#", QoS::AtLeastOnce)
+        .await
+        .expect("the subscribe is queued");
+    let (cause, text) = session.diagnosed().await;
+    assert_eq!(
+        cause,
+        Cause::SubscribeDenied,
+        "closed right after a SUBSCRIBE: {text}"
+    );
+    assert!(
+        text.contains("companion/denied/#") && text.contains("iot:Subscribe"),
+        "the diagnosis names the filter and the policy action: {text}"
+    );
+    session.connected().await;
+    let filters: Vec<String> = session
+        .handle
+        .subscriptions()
+        .into_iter()
+        .map(|(f, _)| f)
+        .collect();
+    assert_eq!(
+        filters,
+        vec!["companion/test/allowed".to_owned()],
+        "the denied filter is dropped so the session does not reconnect in a loop"
+    );
+    let publisher = Running::start(ConnectSpec::plain("127.0.0.1", broker.port, unique("p")));
+    let mut publisher = publisher;
+    publisher.connected().await;
+    round_trip(
+        &mut session,
+        &publisher,
+        "companion/test/allowed",
+        "still here",
+    )
+    .await;
+    publisher.stop().await;
+    session.stop().await;
+}
+
+#[tokio::test]
+async fn the_doctor_says_keepalive_timeout_when_the_broker_stops_answering_pings() {
+    let broker = Mosquitto::start().await;
+    let proxy = Proxy::start(broker.port, None).await;
+    let mut spec = ConnectSpec::plain("127.0.0.1", proxy.port, unique("ka"));
+    spec.keepalive = Duration::from_secs(5);
+    let mut session = Running::start(spec);
+    session.connected().await;
+    proxy.go_silent();
+    let silent = Instant::now();
+    // One keepalive until the PINGREQ, one more until rumqttc gives up on its PINGRESP.
+    let state = timeout(
+        Duration::from_secs(25),
+        session
+            .state
+            .wait_for(|s| matches!(s, ConnectionState::Reconnecting { .. })),
+    )
+    .await
+    .expect("the dead link is noticed within two keepalives")
+    .expect("the session loop is alive")
+    .clone();
+    let ConnectionState::Reconnecting { cause, .. } = state else {
+        unreachable!("the wait matched Reconnecting")
+    };
+    println!(
+        "keepalive timeout noticed after {} ms",
+        silent.elapsed().as_millis()
+    );
+    assert_eq!(cause.cause, Cause::KeepaliveTimeout, "{cause}");
+    assert!(
+        cause.summary.contains("keepalive 5 s"),
+        "the keepalive is named: {}",
+        cause.summary
+    );
+    session.stop().await;
 }
 
 #[tokio::test]

@@ -229,6 +229,27 @@ fn assert_sentence(text: &str, name: &str) {
 }
 
 #[test]
+fn a_denied_subscribe_names_the_suspect_filters() {
+    let context = FailureContext {
+        subscribe_pending: true,
+        unconfirmed_filters: vec!["$SYS/#".to_owned(), "#".to_owned()],
+        ..connected()
+    };
+    let diagnosis = classify(&aborted(), &context);
+    assert_eq!(diagnosis.cause, Cause::SubscribeDenied);
+    assert!(
+        diagnosis.summary.contains("SUBSCRIBE to $SYS/#, #."),
+        "the summary names the filters: {}",
+        diagnosis.summary
+    );
+    assert!(
+        diagnosis.fix.contains("dropped $SYS/#, #"),
+        "the fix says they were dropped: {}",
+        diagnosis.fix
+    );
+}
+
+#[test]
 fn a_refused_port_names_the_address() {
     let error = ConnectionError::Io(io::Error::from(io::ErrorKind::ConnectionRefused));
     let diagnosis = classify(&error, &FailureContext::connecting("10.0.0.7", 1883));
