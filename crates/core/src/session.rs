@@ -337,6 +337,17 @@ pub struct Message {
     pub retain: bool,
 }
 
+impl From<rumqttc::Publish> for Message {
+    fn from(publish: rumqttc::Publish) -> Self {
+        Self {
+            topic: publish.topic,
+            payload: publish.payload,
+            qos: publish.qos,
+            retain: publish.retain,
+        }
+    }
+}
+
 /// Why a request through the handle failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
@@ -792,13 +803,7 @@ impl SessionLoop {
         match event {
             Event::Incoming(Incoming::ConnAck(ack)) => self.on_connack(ack.session_present),
             Event::Incoming(Incoming::Publish(publish)) => {
-                let message = Message {
-                    topic: publish.topic,
-                    payload: publish.payload,
-                    qos: publish.qos,
-                    retain: publish.retain,
-                };
-                self.shared.inbox.push(message).await;
+                self.shared.inbox.push(publish.into()).await;
             }
             Event::Incoming(Incoming::SubAck(ack)) => self.on_suback(ack.pkid),
             Event::Incoming(Incoming::PubAck(ack)) => self.supervisor.on_puback(ack.pkid),
@@ -885,18 +890,7 @@ impl SessionLoop {
             return Flow::Stop;
         }
         self.carry_unsent();
-        let unconfirmed = self.shared.unconfirmed().clone();
-        self.supervisor.set_unconfirmed(unconfirmed.clone());
-        let decision = self
-            .supervisor
-            .on_failure(&error, Instant::now(), rand::random::<f64>());
-        if let Decision::Retry { diagnosis, .. } = &decision
-            && diagnosis.cause == Cause::SubscribeDenied
-        {
-            self.shared.unconfirmed().clear();
-            self.shared.drop_denied(&unconfirmed);
-        }
-        match decision {
+        match self.decide(&error) {
             Decision::Stop(diagnosis) => {
                 tracing::warn!(cause = diagnosis.cause.code(), "{diagnosis}");
                 let cause = Some(diagnosis);
@@ -915,14 +909,31 @@ impl SessionLoop {
                     ?delay,
                     "{diagnosis}"
                 );
+                let cause = diagnosis;
                 self.state.send_replace(ConnectionState::Reconnecting {
                     attempt,
                     next_retry_in: delay,
-                    cause: diagnosis,
+                    cause,
                 });
                 self.wait_before_retry(delay, stop).await
             }
         }
+    }
+
+    /// Asks the supervisor; after a denied SUBSCRIBE, forgets the suspect filters.
+    fn decide(&mut self, error: &ConnectionError) -> Decision {
+        let unconfirmed = self.shared.unconfirmed().clone();
+        self.supervisor.set_unconfirmed(unconfirmed.clone());
+        let decision = self
+            .supervisor
+            .on_failure(error, Instant::now(), rand::random::<f64>());
+        if let Decision::Retry { diagnosis, .. } = &decision
+            && diagnosis.cause == Cause::SubscribeDenied
+        {
+            self.shared.unconfirmed().clear();
+            self.shared.drop_denied(&unconfirmed);
+        }
+        decision
     }
 
     async fn wait_before_retry(

@@ -274,3 +274,55 @@ fn a_ca_source_without_certificates_is_refused_with_a_reason() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_sandbox_mtls_profile_resolved_from_the_vault_connects() {
+    use crate::session::{ConnectionState, Session, SessionOptions};
+    let dir = std::env::temp_dir().join(format!("core-profile-{:016x}", rand::random::<u64>()));
+    let sandbox = companion_sandbox::Sandbox::start(companion_sandbox::SandboxConfig::new(&dir))
+        .await
+        .expect("the sandbox starts");
+    let issued = sandbox.issue_identity("vault-device").expect("an identity");
+    let vault = vault();
+    let pem = format!("{}{}", issued.cert_pem, issued.key_pem);
+    vault
+        .import_identity("vault-device", pem.as_bytes(), None)
+        .expect("the sandbox's identity imports into the vault");
+    let endpoints = SandboxEndpoints {
+        plain: SocketAddr::from(([127, 0, 0, 1], sandbox.plain_endpoint().port)),
+        mtls_port: sandbox.mtls_address().map(|address| address.port()),
+        ca_pem: issued.ca_pem.clone(),
+    };
+    let mut profile = Profile::new(
+        "local",
+        Target::Sandbox(SandboxTarget::Mtls {
+            identity: "vault-device".into(),
+        }),
+    );
+    profile.thing_name = Some("vault-device".into());
+    let spec = profile
+        .resolve(&vault, Some(&endpoints))
+        .expect("the profile resolves from the vault");
+    assert_eq!(
+        spec.client_id, "vault-device",
+        "the thing name is the client id"
+    );
+    let (handle, session_loop) =
+        Session::connect(spec, SessionOptions::default()).expect("the session is built");
+    let task = tokio::spawn(session_loop.run());
+    let mut state = handle.state();
+    let connected = state.wait_for(|s| matches!(s, ConnectionState::Connected { .. }));
+    tokio::time::timeout(Duration::from_secs(15), connected)
+        .await
+        .expect("connected over mutual TLS in time")
+        .expect("the loop is alive");
+    handle.disconnect();
+    let end = task.await.expect("the loop ends");
+    assert_eq!(
+        end,
+        ConnectionState::Disconnected { cause: None },
+        "a clean disconnect"
+    );
+    sandbox.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
