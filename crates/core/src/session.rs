@@ -525,6 +525,13 @@ impl Session {
         spec: ConnectSpec,
         options: SessionOptions,
     ) -> Result<(SessionHandle, SessionLoop), SessionError> {
+        if spec.client_id.is_empty() {
+            return Err(SessionError::Refused(Diagnosis::new(
+                Cause::BadProfile,
+                "The client id is empty.",
+                "Set a client id, or leave the profile's unset to use the thing name or a generated one.",
+            )));
+        }
         let mqtt = mqtt_options(&spec, &options)?;
         let (client, mut eventloop) = AsyncClient::new(mqtt, options.request_capacity.max(1));
         eventloop.network_options.set_tcp_nodelay(true);
@@ -778,7 +785,8 @@ impl std::fmt::Debug for SessionLoop {
 
 impl SessionLoop {
     /// Connects, keeps the connection up and delivers messages until
-    /// [`SessionHandle::disconnect`] or a permanent failure. Returns the final state.
+    /// [`SessionHandle::disconnect`] or a permanent failure. Returns the final state. Dropping
+    /// every handle does not stop it: call `disconnect` or drop the task that runs it.
     pub async fn run(mut self) -> ConnectionState {
         let mut stop = self.shared.stop.subscribe();
         loop {

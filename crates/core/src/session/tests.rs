@@ -299,3 +299,13 @@ async fn a_closed_inbox_ends_the_consumer_after_the_queued_messages() {
         "then the consumer learns the session ended"
     );
 }
+
+#[test]
+fn an_empty_client_id_is_refused_before_anything_starts() {
+    let spec = ConnectSpec::plain("127.0.0.1", 1883, "");
+    let refused = Session::connect(spec, SessionOptions::default()).map(|_| ());
+    let Err(SessionError::Refused(diagnosis)) = refused else {
+        panic!("an empty client id is refused, not {refused:?}");
+    };
+    assert_eq!(diagnosis.cause, Cause::BadProfile, "{diagnosis}");
+}
