@@ -1,14 +1,16 @@
 //! The IoT Companion shell: the Tauri window around the Yew UI.
 //!
-//! This crate holds no business logic. [`commands`] maps each `companion-model` command to one
-//! call; [`events`] forwards backend events to the UI. `run` is the single entry point for the
+//! This crate holds no business logic. `commands` maps each `companion-model` command to one
+//! call; `engine` starts `companion-core`'s engine next to the window and `events` forwards its
+//! state to the UI. `run` is the single entry point for the
 //! desktop binary and for the Android and iOS builds.
 
 mod commands;
+mod engine;
 mod events;
 mod shell;
 
-use tauri::Manager;
+use tauri::{Manager, RunEvent};
 
 pub use shell::Shell;
 
@@ -22,16 +24,25 @@ pub fn run() {
             std::fs::create_dir_all(&data_dir)?;
             tracing::info!(data_dir = %data_dir.display(), "IoT Companion starting");
             app.manage(Shell::new(data_dir));
+            tauri::async_runtime::spawn(engine::run(app.handle().clone()));
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::watch_connection
         ])
-        .run(context());
-    if let Err(error) = result {
-        tracing::error!(%error, "IoT Companion could not start");
-        std::process::exit(1);
+        .build(context());
+    match result {
+        Ok(app) => app.run(|app, event| {
+            if let RunEvent::Exit = event {
+                // Disconnect and stop the local sandbox before the process ends.
+                tauri::async_runtime::block_on(app.state::<Shell>().shutdown());
+            }
+        }),
+        Err(error) => {
+            tracing::error!(%error, "IoT Companion could not start");
+            std::process::exit(1);
+        }
     }
 }
 
@@ -47,7 +58,10 @@ fn context() -> tauri::Context {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // rumqttd reports every ordinary client disconnect as an error; the sandbox's gateway logs
+    // what matters.
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off"));
     // A second initialisation (tests, mobile re-entry) keeps the first subscriber.
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }

@@ -1,19 +1,45 @@
 use std::path::PathBuf;
+use std::sync::Mutex;
 
+use companion_core::engine::{BrokerInfo, Engine};
+use companion_core::session::ConnectionState as SessionState;
 use companion_model::{
     AppInfo, BrokerMode, BuildProfile, ConnectionChanged, ConnectionState, RadioMode,
 };
+use tokio::sync::watch;
 
-/// What the shell keeps for the lifetime of the app.
+/// What the shell keeps for the lifetime of the app: where its data lives and the engine.
 #[derive(Debug)]
 pub struct Shell {
     data_dir: PathBuf,
+    status: Mutex<EngineStatus>,
+    engine: tokio::sync::Mutex<Option<Engine>>,
+}
+
+/// Where the engine stands, as far as the window needs to know.
+#[derive(Debug, Clone)]
+enum EngineStatus {
+    Starting,
+    Running {
+        broker: BrokerInfo,
+        connection: watch::Receiver<SessionState>,
+    },
+    Failed(String),
 }
 
 impl Shell {
-    /// A shell keeping its local data under `data_dir`.
+    /// A shell keeping its local data under `data_dir`, its engine still starting.
     pub fn new(data_dir: PathBuf) -> Self {
-        Self { data_dir }
+        Self {
+            data_dir,
+            status: Mutex::new(EngineStatus::Starting),
+            engine: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Where the app keeps its data.
+    pub fn data_dir(&self) -> &PathBuf {
+        &self.data_dir
     }
 
     /// The facts the About panel shows.
@@ -27,18 +53,112 @@ impl Shell {
             },
             data_dir: self.data_dir.display().to_string(),
             platform: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
-            broker: BrokerMode::None,
+            broker: BrokerMode::Sandbox,
             radio: RadioMode::None,
+        }
+    }
+
+    /// Keeps the started engine; returns its connection state to follow.
+    pub async fn engine_started(&self, engine: Engine) -> watch::Receiver<SessionState> {
+        let connection = engine.connection();
+        self.set_status(EngineStatus::Running {
+            broker: engine.broker().clone(),
+            connection: connection.clone(),
+        });
+        *self.engine.lock().await = Some(engine);
+        connection
+    }
+
+    /// Records why the engine could not start.
+    pub fn engine_failed(&self, reason: String) {
+        self.set_status(EngineStatus::Failed(reason));
+    }
+
+    /// Stops the engine (and the local sandbox with it).
+    pub async fn shutdown(&self) {
+        if let Some(engine) = self.engine.lock().await.take() {
+            engine.shutdown().await;
         }
     }
 
     /// The broker connection as it stands now.
     pub fn connection(&self) -> ConnectionChanged {
+        let status = self
+            .status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or(EngineStatus::Starting);
+        let (state, detail) = match status {
+            EngineStatus::Starting => (
+                ConnectionState::Connecting,
+                "Starting the local sandbox (a stand-in for AWS IoT Core on this machine)…"
+                    .to_owned(),
+            ),
+            EngineStatus::Failed(reason) => (ConnectionState::Disconnected, sentence(&reason)),
+            EngineStatus::Running { broker, connection } => describe(&broker, &connection.borrow()),
+        };
         ConnectionChanged {
-            state: ConnectionState::Disconnected,
-            broker: BrokerMode::None,
-            detail: "No broker profile is active: this build has no live-control engine yet."
-                .into(),
+            state,
+            broker: BrokerMode::Sandbox,
+            detail,
         }
     }
+
+    fn set_status(&self, status: EngineStatus) {
+        if let Ok(mut current) = self.status.lock() {
+            *current = status;
+        }
+    }
+}
+
+/// The session's state in the window's words.
+fn describe(broker: &BrokerInfo, state: &SessionState) -> (ConnectionState, String) {
+    let at = &broker.address;
+    match state {
+        SessionState::Connecting => (
+            ConnectionState::Connecting,
+            format!("Connecting to the local sandbox at {at}…"),
+        ),
+        SessionState::Connected { .. } => (
+            ConnectionState::Connected,
+            format!(
+                "Connected to the local sandbox at {at}; simulated devices: {}.",
+                broker.simulated_devices.join(", ")
+            ),
+        ),
+        SessionState::Reconnecting {
+            attempt,
+            next_retry_in,
+            cause,
+        } => (
+            ConnectionState::Reconnecting,
+            format!(
+                "{} {} Retrying in {:.1} s (attempt {attempt}).",
+                cause.summary,
+                cause.fix,
+                next_retry_in.as_secs_f32()
+            ),
+        ),
+        SessionState::Disconnected { cause } => (
+            ConnectionState::Disconnected,
+            cause.as_ref().map_or_else(
+                || "Disconnected.".to_owned(),
+                |cause| format!("{} {}", cause.summary, cause.fix),
+            ),
+        ),
+    }
+}
+
+/// `text` with a capital first letter and a full stop, as the status bar shows sentences.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }

@@ -89,10 +89,18 @@ impl AppWindow {
 
     /// Saves a PNG of the window as `<target>/e2e/<name>.png` and returns its path.
     ///
-    /// Waits for running CSS transitions to finish first, so the picture shows a settled state.
+    /// Waits for running CSS transitions to finish and for a painted frame first, so the
+    /// picture shows the settled state.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf, String> {
         self.wait_for_value("document.getAnimations().length", json!(0))
             .await?;
+        // Two animation frames: the last DOM change is painted before the picture is taken.
+        let painted = "const done = arguments[arguments.length - 1]; \
+                       requestAnimationFrame(() => requestAnimationFrame(() => done(true)));";
+        self.client
+            .execute_async(painted, vec![])
+            .await
+            .map_err(|error| format!("waiting for a painted frame: {error}"))?;
         let png = self
             .client
             .screenshot()

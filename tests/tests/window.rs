@@ -45,17 +45,22 @@ async fn scenario(window: &AppWindow) -> Result<(), String> {
     Ok(())
 }
 
-/// The status bar only leaves "waiting" when the backend's event has arrived.
+/// The status bar only leaves "waiting" when the backend's event has arrived; the engine starts
+/// the local sandbox and its session connects to it.
 async fn connection_event_arrives(window: &AppWindow) -> Result<(), String> {
     let state = "document.querySelector('#connection-state').dataset.state";
-    window.wait_for_value(state, json!("disconnected")).await?;
+    window.wait_for_value(state, json!("connected")).await?;
     let detail = window
         .eval("document.querySelector('#connection-detail').textContent")
         .await?;
     let detail = detail.as_str().unwrap_or_default();
-    if !detail.contains("No broker profile is active") {
+    let expected = [
+        "Connected to the local sandbox at 127.0.0.1:",
+        "thermostat-0001, plug-0002, light-0003",
+    ];
+    if !expected.iter().all(|part| detail.contains(part)) {
         return Err(format!(
-            "the connection detail should come from the backend's event, got {detail:?}"
+            "the connection detail should come from the engine, got {detail:?}"
         ));
     }
     Ok(())
@@ -98,7 +103,7 @@ async fn about_panel_shows_the_backends_facts(window: &AppWindow) -> Result<(), 
         ),
         ("#about-version", env!("CARGO_PKG_VERSION").to_owned()),
         ("#about-build", "debug".to_owned()),
-        ("#about-broker", "no broker".to_owned()),
+        ("#about-broker", "local sandbox".to_owned()),
     ];
     for (selector, value) in expected {
         let shown = window

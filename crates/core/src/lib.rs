@@ -10,6 +10,8 @@
 #![warn(missing_docs)]
 
 pub mod doctor;
+#[cfg(feature = "local-sandbox")]
+pub mod engine;
 pub mod profile;
 pub mod session;
 pub mod vault;

@@ -27,7 +27,7 @@ pub fn SettingsPage(props: &SettingsPageProps) -> Html {
             </section>
             <NotBuilt
                 purpose="Connection profiles (AWS IoT Core, any MQTT broker, the local sandbox) and the certificate vault in the OS keyring are managed here."
-                missing="This build has neither yet: they arrive with the live-control engine."
+                missing="This build always connects to the local sandbox; the screens for profiles and the vault come next."
             />
             <AboutPanel info={props.app_info.clone()} />
         </div>
