@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod fleet;
 mod jobs;
 mod lifecycle;
 mod mosquitto;
