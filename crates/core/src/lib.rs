@@ -14,4 +14,5 @@ pub mod doctor;
 pub mod engine;
 pub mod profile;
 pub mod session;
+pub mod shadows;
 pub mod vault;
