@@ -25,8 +25,37 @@
 //!   [`ShadowOptions::history_limit`] per shadow; [`diff`] lists what changed.
 //!
 //! The engine is a cloneable [`Shadows`] handle plus a [`ShadowsLoop`] the owner runs with the
-//! session's messages (`tokio::spawn(shadows_loop.run(session.messages()))`); it spawns
-//! nothing itself. Storage is the app's SQLite pool with `migrations/0010_shadows.sql` applied.
+//! session's messages (`tokio::spawn(shadows_loop.run(session.messages()))`, or a channel fed
+//! by a router when other consumers share the session); it spawns nothing itself. Storage is
+//! the app's SQLite write pool (`Store::write`) with `migrations/0010_shadows.sql` applied;
+//! reads go through the same pool so that the outbox reads its own writes.
+//!
+//! ```no_run
+//! # async fn example(
+//! #     session: companion_core::session::SessionHandle,
+//! #     pool: sqlx::SqlitePool,
+//! # ) -> Result<(), companion_core::shadows::ShadowsError> {
+//! use std::sync::Arc;
+//!
+//! use companion_awsiot::ThingName;
+//! use companion_awsiot::topic::ShadowKind;
+//! use companion_core::shadows::{EditState, ShadowOptions, Shadows};
+//!
+//! let (shadows, shadows_loop) =
+//!     Shadows::open(Arc::new(session.clone()), pool, ShadowOptions::default()).await?;
+//! tokio::spawn(shadows_loop.run(session.messages()));
+//! let plug = ThingName::new("plug-0002").expect("a valid thing name");
+//! let mut view = shadows.watch(&plug, &ShadowKind::Classic).await?;
+//! let mut desired = serde_json::Map::new();
+//! desired.insert("on".into(), true.into());
+//! let mut edit = shadows.edit(&plug, &ShadowKind::Classic, desired, None).await?;
+//! match edit.settled().await? {
+//!     EditState::Conflict(conflict) => println!("changed meanwhile: {:?}", conflict.theirs),
+//!     other => println!("{other:?}; the device follows: {:?}", view.changed().await),
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod db;
 mod diff;
@@ -95,6 +124,8 @@ struct Inner {
     changes: broadcast::Sender<ShadowChanged>,
     edits: broadcast::Sender<EditEvent>,
     wake: Notify,
+    /// Serialises [`Shadows::edit`], so that two edits never chain onto the same predecessor.
+    edit_order: tokio::sync::Mutex<()>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -165,6 +196,7 @@ impl Shadows {
             changes: broadcast::channel(EVENT_CAPACITY).0,
             edits: broadcast::channel(EVENT_CAPACITY).0,
             wake: Notify::new(),
+            edit_order: tokio::sync::Mutex::new(()),
         };
         let shadows = Self {
             inner: Arc::new(inner),
@@ -483,6 +515,7 @@ impl Shadows {
         base: Option<u64>,
     ) -> Result<Edit, ShadowsError> {
         let key = (thing.clone(), shadow.clone());
+        let _order = self.inner.edit_order.lock().await;
         let basis = self.basis(&key, base).await?;
         let events = self.inner.edits.subscribe();
         let token = new_token();

@@ -783,3 +783,73 @@ async fn a_confirmed_edit_rewriting_every_key_supersedes_a_pending_one() {
         "the device can never report the first value now: it is superseded, not pending forever"
     );
 }
+
+#[tokio::test]
+async fn an_app_crash_between_publish_and_accepted_does_not_apply_the_edit_twice() {
+    let dir = std::env::temp_dir().join(format!("shadows-crash-{:x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join("app.db"))
+        .create_if_missing(true);
+    let (link, rx) = ModelLink::new(true);
+    create(&link, "lamp", json!({"on": false}));
+    let pool = pool_with(options.clone()).await;
+    let (shadows, task) = start(&link, rx, pool.clone()).await;
+    shadows
+        .get(&thing("lamp"), &ShadowKind::Classic)
+        .await
+        .expect("read");
+    link.script(&[Fate::ApplyThenDrop]);
+    let edit = shadows
+        .edit(
+            &thing("lamp"),
+            &ShadowKind::Classic,
+            object(json!({"on": true})),
+            None,
+        )
+        .await
+        .expect("queued");
+    let mut state = link.state.subscribe();
+    tokio::time::timeout(DEADLINE, state.wait_for(|s| !is_connected(s)))
+        .await
+        .expect("the service applied it and the answer was lost")
+        .expect("state");
+    task.abort();
+    pool.close().await;
+    assert_eq!(
+        link.version("lamp"),
+        2,
+        "the service applied the edit before the crash"
+    );
+    let (link, rx) = ModelLink::with_service(true, lock(&link.service).clone());
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .expect("reopens");
+    let shadows = engine(&link, rx, pool).await;
+    let mut events = shadows.edit_events();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let settled = loop {
+        let state = shadows.edit_state(edit.id()).await.expect("state");
+        if state.is_settled() {
+            break state;
+        }
+        tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("settles before the deadline")
+            .expect("event");
+    };
+    assert_eq!(
+        settled,
+        EditState::Pending { version: 2 },
+        "the replay's 409 is recognised as the edit applied before the crash"
+    );
+    assert_eq!(link.version("lamp"), 2, "applied exactly once");
+    let records = shadows.edits().await.expect("outbox");
+    assert_eq!(
+        records[0].attempts, 2,
+        "one attempt before the crash, one after"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
