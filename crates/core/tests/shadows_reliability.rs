@@ -1,11 +1,14 @@
 //! The reliability test of shadows (issue 4): the sandbox is stopped and restarted on the same
-//! data directory and ports, repeatedly, while desired-state edits are queued and replayed.
+//! data directory and ports — and, in a second test, Mosquitto (with the sandbox's services
+//! attached to it) is killed with SIGKILL and started again on its port — repeatedly, while
+//! desired-state edits are queued and replayed.
 //! Every edit must be applied exactly once and in order, none lost, and the engine's local
 //! copy must converge to the shadow. No fixed ports (the addresses are first chosen by the
 //! OS), no sleeps: every wait has a deadline.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,14 +18,16 @@ use companion_awsiot::topic::ShadowKind;
 use companion_core::doctor::Cause;
 use companion_core::profile::ConnectSpec;
 use companion_core::session::{ConnectionState, Session, SessionHandle, SessionOptions};
-use companion_core::shadows::{Edit, EditState, ShadowLink, ShadowOptions, Shadows};
+use companion_core::shadows::{Edit, EditState, ShadowLink, ShadowOptions, ShadowView, Shadows};
 use companion_sandbox::connect::Endpoint;
 use companion_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at};
 
 /// How long any awaited event may take before the test fails (a reconnect can wait for a few
 /// backoff steps).
@@ -76,7 +81,7 @@ impl App {
             session_loop.run().await;
         });
         let link: Arc<dyn ShadowLink> = Arc::new(session.clone());
-        let (shadows, shadows_loop) = Shadows::open(link, pool, ShadowOptions::default())
+        let (shadows, shadows_loop) = Shadows::open(link, pool, options())
             .await
             .expect("the shadow engine opens");
         let shadows_task = tokio::spawn(shadows_loop.run(session.messages()));
@@ -176,10 +181,123 @@ async fn queued_count(app: &App) -> usize {
         .count()
 }
 
+/// A short request timeout: after a restart the app may publish before the Shadow service has
+/// resubscribed (with Mosquitto), and that request is lost; the engine sends it again.
+fn options() -> ShadowOptions {
+    ShadowOptions {
+        timeout: Duration::from_secs(2),
+        ..ShadowOptions::default()
+    }
+}
+
 /// The test's figures, on stdout (`cargo test -- --nocapture` shows them).
 #[allow(clippy::print_stdout)]
 fn report(line: &str) {
     println!("{line}");
+}
+
+/// A broker the scenario can take down and bring back on the same address.
+trait Restartable {
+    /// What is restarted, for the report.
+    fn name(&self) -> &'static str;
+    /// Takes the broker down (a clean stop, or `kill -9`).
+    async fn stop(&mut self);
+    /// Brings it back on the same address with the same data.
+    async fn start(&mut self);
+}
+
+/// The sandbox with its embedded broker, restarted on the same data directory and ports.
+struct SandboxBroker {
+    config: SandboxConfig,
+    running: Option<Sandbox>,
+}
+
+impl Restartable for SandboxBroker {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
+    async fn stop(&mut self) {
+        if let Some(sandbox) = self.running.take() {
+            sandbox.shutdown().await;
+        }
+    }
+
+    async fn start(&mut self) {
+        let sandbox = Sandbox::start(self.config.clone())
+            .await
+            .expect("the sandbox starts on its ports");
+        self.running = Some(sandbox);
+    }
+}
+
+/// Mosquitto, killed with SIGKILL and started again on its port; the sandbox's services stay
+/// attached to it and reconnect by themselves.
+struct MosquittoBroker {
+    port: u16,
+    running: Option<Mosquitto>,
+}
+
+impl Restartable for MosquittoBroker {
+    fn name(&self) -> &'static str {
+        "mosquitto"
+    }
+
+    async fn stop(&mut self) {
+        if let Some(mosquitto) = self.running.take() {
+            mosquitto.kill().await;
+        }
+    }
+
+    async fn start(&mut self) {
+        self.running = Some(Mosquitto::start_on(self.port).await);
+    }
+}
+
+/// Mosquitto on a loopback port with a generated config, killed on drop.
+struct Mosquitto {
+    child: Child,
+    _dir: TempDir,
+}
+
+impl Mosquitto {
+    /// Starts Mosquitto on `port` and returns once it says it listens.
+    async fn start_on(port: u16) -> Self {
+        let dir = TempDir::new("mosquitto");
+        let conf = dir.path().join("mosquitto.conf");
+        let settings = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             log_dest stderr\nlog_type error\nlog_type warning\nlog_type information\n"
+        );
+        std::fs::write(&conf, settings).expect("the configuration is written");
+        let mut child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("mosquitto runs (apt-get install mosquitto)");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let listening = async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("Opening ipv4 listen socket") {
+                    return;
+                }
+            }
+            panic!("mosquitto exited before listening (is the port {port} taken?)");
+        };
+        timeout(DEADLINE, listening)
+            .await
+            .expect("mosquitto listens in time");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, _dir: dir }
+    }
+
+    /// SIGKILL, then waits until the process is gone.
+    async fn kill(mut self) {
+        self.child.kill().await.expect("mosquitto is killed");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,68 +308,134 @@ async fn edits_survive_repeated_sandbox_restarts_applied_once_and_in_order() {
         mtls_listen: free_address(),
         ..SandboxConfig::new(dir.path().join("sandbox"))
     };
-    let mut sandbox = Sandbox::start(config.clone())
-        .await
-        .expect("the sandbox starts");
-    let endpoint = sandbox.plain_endpoint();
-    let app = App::start(&endpoint, database(dir.path(), "app.db").await).await;
+    let mut broker = SandboxBroker {
+        config,
+        running: None,
+    };
+    broker.start().await;
+    let endpoint = broker
+        .running
+        .as_ref()
+        .map(Sandbox::plain_endpoint)
+        .expect("the sandbox runs");
+    scenario(&mut broker, &endpoint, dir.path()).await;
+    broker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_survive_mosquitto_killed_repeatedly_applied_once_and_in_order() {
+    let dir = TempDir::new("reliability-mosquitto");
+    let port = free_address().port();
+    let mut broker = MosquittoBroker {
+        port,
+        running: None,
+    };
+    broker.start().await;
+    let endpoint = Endpoint {
+        host: "127.0.0.1".to_owned(),
+        port,
+        tls: None,
+    };
+    let services = Sandbox::start(SandboxConfig {
+        external_broker: Some(endpoint.clone()),
+        ..SandboxConfig::new(dir.path().join("sandbox"))
+    })
+    .await
+    .expect("the sandbox's services attach to Mosquitto");
+    scenario(&mut broker, &endpoint, dir.path()).await;
+    services.shutdown().await;
+    broker.stop().await;
+}
+
+/// Restarts `broker` [`RESTARTS`] times while edits are queued, then checks that every edit
+/// was applied once and in order and that the engine's copy converges to the shadow.
+async fn scenario(broker: &mut impl Restartable, endpoint: &Endpoint, dir: &Path) {
+    let app = App::start(endpoint, database(dir, "app.db").await).await;
     app.connected().await;
     let valve = ThingName::new("valve-reliability").expect("a valid thing name");
-    let initial = ShadowState {
-        desired: Nullable::Value(object(json!({"step": 0}))),
-        reported: Nullable::Absent,
-    };
-    let start = app
-        .shadows
-        .update(&valve, &ShadowKind::Classic, Some(initial), None)
-        .await
-        .expect("the shadow is created")
-        .version;
-    app.shadows
-        .get(&valve, &ShadowKind::Classic)
-        .await
-        .expect("the engine knows the shadow");
+    let start = create(&app, &valve).await;
     let mut edits = Vec::new();
     for round in 1..=RESTARTS {
         let in_flight = queued_count(&app).await;
-        sandbox.shutdown().await;
+        broker.stop().await;
         app.refused().await;
         for _ in 0..EDITS_WHILE_DOWN {
             queue(&app, &valve, edits.len() + 1, &mut edits).await;
         }
-        sandbox = Sandbox::start(config.clone())
-            .await
-            .expect("the sandbox starts again on its ports");
+        broker.start().await;
         let first_of_round = edits.len() - EDITS_WHILE_DOWN;
         settled(&mut edits[first_of_round]).await;
         for _ in 0..EDITS_WHILE_REPLAYING {
             queue(&app, &valve, edits.len() + 1, &mut edits).await;
         }
         report(&format!(
-            "round {round}: {in_flight} edits queued when the sandbox stopped, {} queued now",
+            "{} round {round}: {in_flight} edits queued when it went down, {} queued now",
+            broker.name(),
             queued_count(&app).await
         ));
     }
     let restarted = Instant::now();
-    for (i, edit) in edits.iter_mut().enumerate() {
-        let expected = start + 1 + i as u64;
-        let state = settled(edit).await;
-        assert_eq!(
-            state,
-            EditState::Pending { version: expected },
-            "edit {} is applied once, in order, at version {expected}",
-            i + 1
-        );
-    }
+    all_applied_in_order(&mut edits, start).await;
     let settled_after = restarted.elapsed();
-    let observer = App::start(&endpoint, database(dir.path(), "observer.db").await).await;
+    let observer = App::start(endpoint, database(dir, "observer.db").await).await;
     observer.connected().await;
     let truth = observer
         .shadows
         .get(&valve, &ShadowKind::Classic)
         .await
         .expect("the observer reads the shadow");
-    let total = edits.len();
+    none_lost_none_twice(&truth, start, edits.len());
+    converges(&app, &valve, &truth).await;
+    let converged = restarted.elapsed();
+    let records = app.shadows.edits().await.expect("the outbox is readable");
+    let retried = records.iter().filter(|r| r.attempts > 1).count();
+    report(&format!(
+        "{}: {RESTARTS} restarts, {} edits, all applied once in order; {retried} published more \
+         than once (recognised by version and token); settled {} ms and converged {} ms after \
+         the last restart",
+        broker.name(),
+        edits.len(),
+        settled_after.as_millis(),
+        converged.as_millis()
+    ));
+    observer.stop().await;
+    app.stop().await;
+}
+
+/// Creates the shadow the edits go to and returns its version.
+async fn create(app: &App, valve: &ThingName) -> u64 {
+    let initial = ShadowState {
+        desired: Nullable::Value(object(json!({"step": 0}))),
+        reported: Nullable::Absent,
+    };
+    let version = app
+        .shadows
+        .update(valve, &ShadowKind::Classic, Some(initial), None)
+        .await
+        .expect("the shadow is created")
+        .version;
+    app.shadows
+        .get(valve, &ShadowKind::Classic)
+        .await
+        .expect("the engine knows the shadow");
+    version
+}
+
+/// Edit `i` (from 0) produced version `start + 1 + i`: in order, each exactly once.
+async fn all_applied_in_order(edits: &mut [Edit], start: u64) {
+    for (i, edit) in edits.iter_mut().enumerate() {
+        let expected = start + 1 + i as u64;
+        assert_eq!(
+            settled(edit).await,
+            EditState::Pending { version: expected },
+            "edit {} is applied once, in order, at version {expected}",
+            i + 1
+        );
+    }
+}
+
+/// `total` edits made exactly `total` updates, and each left its key.
+fn none_lost_none_twice(truth: &ShadowView, start: u64, total: usize) {
     assert_eq!(
         truth.version,
         start + total as u64,
@@ -269,26 +453,17 @@ async fn edits_survive_repeated_sandbox_restarts_applied_once_and_in_order() {
             "edit {n} is not lost"
         );
     }
-    let mut view = app
-        .shadows
-        .watch(&valve, &ShadowKind::Classic)
-        .await
-        .expect("the engine watches the shadow");
-    timeout(DEADLINE, view.wait_for(|v| v.as_ref() == Some(&truth)))
-        .await
-        .expect("the engine's copy converges to the shadow")
-        .expect("the engine runs");
-    let converged = restarted.elapsed();
-    let records = app.shadows.edits().await.expect("the outbox is readable");
-    let retried = records.iter().filter(|r| r.attempts > 1).count();
-    report(&format!(
-        "{RESTARTS} restarts, {total} edits, all applied once in order; {retried} published more \
-         than once (recognised by version and token); settled {} ms and converged {} ms after \
-         the last restart",
-        settled_after.as_millis(),
-        converged.as_millis()
-    ));
-    observer.stop().await;
-    app.stop().await;
-    sandbox.shutdown().await;
+}
+
+/// The engine's own copy (documents events and refreshes, no GET from here) reaches `truth`.
+async fn converges(app: &App, valve: &ThingName, truth: &ShadowView) {
+    let mut changes = app.shadows.changes();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while app.shadows.cached(valve, &ShadowKind::Classic).as_ref() != Some(truth) {
+        let cached = app.shadows.cached(valve, &ShadowKind::Classic);
+        timeout_at(deadline, changes.recv())
+            .await
+            .unwrap_or_else(|_| panic!("the engine's copy converges: {cached:?} vs {truth:?}"))
+            .expect("the engine runs");
+    }
 }
