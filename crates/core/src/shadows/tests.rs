@@ -853,3 +853,39 @@ async fn an_app_crash_between_publish_and_accepted_does_not_apply_the_edit_twice
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn an_edit_the_service_refuses_is_rejected_with_its_reason_and_the_next_goes_on() {
+    let (link, rx) = ModelLink::new(true);
+    create(&link, "lamp", json!({"on": false}));
+    let shadows = engine(&link, rx, memory_pool().await).await;
+    let lamp = thing("lamp");
+    shadows
+        .get(&lamp, &ShadowKind::Classic)
+        .await
+        .expect("read");
+    let too_deep = object(json!({"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}));
+    let mut refused = shadows
+        .edit(&lamp, &ShadowKind::Classic, too_deep, None)
+        .await
+        .expect("queued");
+    let mut fine = shadows
+        .edit(
+            &lamp,
+            &ShadowKind::Classic,
+            object(json!({"on": true})),
+            Some(1),
+        )
+        .await
+        .expect("queued");
+    let EditState::Rejected { code, message } = settled(&mut refused).await else {
+        panic!("the service refuses a document nested too deeply");
+    };
+    assert_eq!(code, 400, "AWS's code");
+    assert!(message.contains("nesting"), "AWS's message: {message}");
+    assert_eq!(
+        settled(&mut fine).await,
+        EditState::Pending { version: 2 },
+        "the next edit, based on the version the refused one left alone, goes on"
+    );
+}
