@@ -15,4 +15,6 @@ pub mod engine;
 pub mod profile;
 pub mod session;
 pub mod shadows;
+pub mod store;
+pub mod telemetry;
 pub mod vault;
