@@ -13,12 +13,12 @@ use companion_awsiot::{ShadowName, ThingName};
 use companion_core::profile::ConnectSpec;
 use companion_core::session::{ConnectionState, Session, SessionHandle, SessionOptions};
 use companion_core::shadows::{Edit, EditState, ShadowLink, ShadowOptions, ShadowView, Shadows};
+use companion_core::store::Store;
 use companion_sandbox::connect::Endpoint;
 use companion_sandbox::devices::{FirmwareOptions, FleetSpec};
 use companion_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
@@ -97,22 +97,12 @@ impl App {
     }
 }
 
-/// The app's database: a file in `dir` with every migration of `companion-core`.
+/// The app's store in `dir` (every migration of `companion-core`); the engine takes its write pool.
 async fn database(dir: &Path, name: &str) -> SqlitePool {
-    let options = SqliteConnectOptions::new()
-        .filename(dir.join(name))
-        .create_if_missing(true)
-        .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
+    let store = Store::open(dir.join(name))
         .await
-        .expect("the database opens");
-    sqlx::migrate!("./migrations")
-        .run(&pool)
-        .await
-        .expect("the migrations apply");
-    pool
+        .expect("the app's store opens");
+    store.write().clone()
 }
 
 fn thing(name: &str) -> ThingName {

@@ -19,11 +19,11 @@ use companion_core::doctor::Cause;
 use companion_core::profile::ConnectSpec;
 use companion_core::session::{ConnectionState, Session, SessionHandle, SessionOptions};
 use companion_core::shadows::{Edit, EditState, ShadowLink, ShadowOptions, ShadowView, Shadows};
+use companion_core::store::Store;
 use companion_sandbox::connect::Endpoint;
 use companion_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
@@ -107,12 +107,13 @@ impl App {
         .await;
     }
 
-    /// Waits until a reconnect attempt was refused: the sandbox is really gone. (Restarting it
+    /// Waits until a reconnect attempt was refused: the broker is really gone. (Restarting it
     /// before that makes the session's doctor read two silent closes in a row, each followed
     /// by an immediate reconnect, as a client-id takeover, and the session stops.)
     async fn refused(&self) {
-        self.until_state("a refused reconnect", |s| {
-            matches!(s, ConnectionState::Reconnecting { cause, .. } if cause.cause == Cause::TcpRefused)
+        self.until_state("a refused reconnect", |s| match s {
+            ConnectionState::Reconnecting { cause, .. } => cause.cause == Cause::TcpRefused,
+            _ => false,
         })
         .await;
     }
@@ -125,21 +126,12 @@ impl App {
     }
 }
 
+/// The app's store in `dir` (every migration of `companion-core`); the engine takes its write pool.
 async fn database(dir: &Path, name: &str) -> SqlitePool {
-    let options = SqliteConnectOptions::new()
-        .filename(dir.join(name))
-        .create_if_missing(true)
-        .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
+    let store = Store::open(dir.join(name))
         .await
-        .expect("the database opens");
-    sqlx::migrate!("./migrations")
-        .run(&pool)
-        .await
-        .expect("the migrations apply");
-    pool
+        .expect("the app's store opens");
+    store.write().clone()
 }
 
 fn object(value: Value) -> Object {

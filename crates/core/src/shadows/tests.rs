@@ -2,7 +2,6 @@
 //! AWS's): correlation, timeouts, conflicts, outbox order and at-most-once replay. No broker,
 //! no sleeps: every wait has a deadline.
 
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,14 +10,13 @@ use companion_awsiot::topic::ShadowKind;
 use companion_awsiot::{ShadowName, ThingName, Timestamp};
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tokio::sync::{mpsc, watch};
 
 use super::*;
 use crate::session::{ConnectionState, Message};
+use crate::store::Store;
 
 const DEADLINE: Duration = Duration::from_secs(10);
-const MIGRATION: &str = include_str!("../../migrations/0010_shadows.sql");
 const CONNECTED: ConnectionState = ConnectionState::Connected {
     session_present: false,
 };
@@ -198,26 +196,18 @@ fn object(value: Value) -> Object {
     }
 }
 
+/// The app's store in memory, every migration applied; its write pool.
 async fn memory_pool() -> SqlitePool {
-    let options = SqliteConnectOptions::from_str("sqlite::memory:")
-        .expect("an in-memory URL")
-        .foreign_keys(true);
-    pool_with(options).await
+    Store::open_in_memory()
+        .await
+        .expect("the store opens in memory")
+        .write()
+        .clone()
 }
 
-async fn pool_with(options: SqliteConnectOptions) -> SqlitePool {
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_with(options)
-        .await
-        .expect("SQLite opens");
-    sqlx::raw_sql(MIGRATION)
-        .execute(&pool)
-        .await
-        .expect("the shadows migration applies");
-    pool
+/// The app's store in a file, every migration applied.
+async fn file_store(path: &std::path::Path) -> Store {
+    Store::open(path).await.expect("the store opens")
 }
 
 /// An engine over `link` with a short timeout, its loop running.
@@ -646,14 +636,12 @@ async fn a_timeout_while_connected_retries_the_same_edit() {
 async fn queued_edits_survive_a_restart_of_the_app() {
     let dir = std::env::temp_dir().join(format!("shadows-restart-{:x}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
-    let options = SqliteConnectOptions::new()
-        .filename(dir.join("app.db"))
-        .create_if_missing(true);
+    let path = dir.join("app.db");
     let (link, rx) = ModelLink::new(true);
     create(&link, "lamp", json!({"on": false}));
     {
-        let pool = pool_with(options.clone()).await;
-        let (shadows, task) = start(&link, rx, pool.clone()).await;
+        let store = file_store(&path).await;
+        let (shadows, task) = start(&link, rx, store.write().clone()).await;
         shadows
             .get(&thing("lamp"), &ShadowKind::Classic)
             .await
@@ -669,15 +657,11 @@ async fn queued_edits_survive_a_restart_of_the_app() {
             .await
             .expect("queued");
         task.abort();
-        pool.close().await;
+        store.close().await;
     }
     let (link, rx) = ModelLink::with_service(false, lock(&link.service).clone());
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .expect("reopens");
-    let shadows = engine(&link, rx, pool).await;
+    let store = file_store(&path).await;
+    let shadows = engine(&link, rx, store.write().clone()).await;
     assert_eq!(
         shadows
             .cached(&thing("lamp"), &ShadowKind::Classic)
@@ -788,13 +772,11 @@ async fn a_confirmed_edit_rewriting_every_key_supersedes_a_pending_one() {
 async fn an_app_crash_between_publish_and_accepted_does_not_apply_the_edit_twice() {
     let dir = std::env::temp_dir().join(format!("shadows-crash-{:x}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).expect("a temporary directory");
-    let options = SqliteConnectOptions::new()
-        .filename(dir.join("app.db"))
-        .create_if_missing(true);
+    let path = dir.join("app.db");
     let (link, rx) = ModelLink::new(true);
     create(&link, "lamp", json!({"on": false}));
-    let pool = pool_with(options.clone()).await;
-    let (shadows, task) = start(&link, rx, pool.clone()).await;
+    let store = file_store(&path).await;
+    let (shadows, task) = start(&link, rx, store.write().clone()).await;
     shadows
         .get(&thing("lamp"), &ShadowKind::Classic)
         .await
@@ -815,19 +797,15 @@ async fn an_app_crash_between_publish_and_accepted_does_not_apply_the_edit_twice
         .expect("the service applied it and the answer was lost")
         .expect("state");
     task.abort();
-    pool.close().await;
+    store.close().await;
     assert_eq!(
         link.version("lamp"),
         2,
         "the service applied the edit before the crash"
     );
     let (link, rx) = ModelLink::with_service(true, lock(&link.service).clone());
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .expect("reopens");
-    let shadows = engine(&link, rx, pool).await;
+    let store = file_store(&path).await;
+    let shadows = engine(&link, rx, store.write().clone()).await;
     let mut events = shadows.edit_events();
     let deadline = tokio::time::Instant::now() + DEADLINE;
     let settled = loop {
