@@ -13,6 +13,7 @@ pub mod doctor;
 #[cfg(feature = "local-sandbox")]
 pub mod engine;
 pub mod profile;
+pub mod registry;
 pub mod session;
 pub mod shadows;
 pub mod store;
