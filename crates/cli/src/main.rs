@@ -3,7 +3,10 @@
 //! Exit codes: 0 success, 1 failure, 2 usage error (from clap), 3 the sandbox is not running,
 //! 4 a request was refused, 5 no answer in time.
 
+mod connection;
 mod control;
+mod doctor;
+mod mqtt;
 mod output;
 mod sandbox;
 
@@ -26,6 +29,12 @@ struct Cli {
 enum Command {
     /// Run or manage the local AWS IoT Core stand-in.
     Sandbox(sandbox::SandboxArgs),
+    /// Publish one MQTT message (to the local sandbox unless --host is given).
+    Pub(mqtt::PubArgs),
+    /// Print MQTT messages on topic filters (from the local sandbox unless --host is given).
+    Sub(mqtt::SubArgs),
+    /// Try to connect and say what is wrong and how to fix it.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// A failure with the exit code it maps to.
@@ -70,6 +79,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Sandbox(args) => sandbox::run(args).await,
+            Command::Pub(args) => mqtt::publish(args).await,
+            Command::Sub(args) => mqtt::subscribe(args).await,
+            Command::Doctor(args) => doctor::run(args).await,
         }
     });
     match result {
@@ -88,7 +100,8 @@ fn init_logging(verbose: u8) {
     let default = match verbose {
         // rumqttd reports its clients' ordinary disconnects as errors; the sandbox's own gateway
         // reports what matters.
-        0 => "warn,rumqttd=off",
+        // The session's own warnings repeat what `doctor`, `pub` and `sub` report.
+        0 => "warn,rumqttd=off,companion_core::session=error",
         1 => "info,rumqttd=off",
         _ => "debug",
     };

@@ -93,10 +93,13 @@ struct RuntimeInfo {
     data_dir: PathBuf,
 }
 
+/// A listener's host and port.
 #[derive(Debug, Serialize, Deserialize)]
-struct Address {
-    host: String,
-    port: u16,
+pub struct Address {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
 }
 
 const RUNTIME_FILE: &str = "sandbox.json";
@@ -183,6 +186,12 @@ async fn create_job(args: JobCreateArgs) -> Result<(), CliError> {
         request.targets.join(", ")
     ));
     Ok(())
+}
+
+/// The plain listener of the local sandbox running with `data_dir` (or the default one).
+pub fn running_sandbox(data_dir: Option<PathBuf>) -> Result<Address, CliError> {
+    let data_dir = self::data_dir(data_dir)?;
+    Ok(read_runtime_file(&data_dir)?.plain)
 }
 
 fn data_dir(explicit: Option<PathBuf>) -> Result<PathBuf, CliError> {

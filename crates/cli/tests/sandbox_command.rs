@@ -157,3 +157,101 @@ fn the_sandbox_stops_cleanly_on_sigterm_and_forgets_its_endpoints() {
         "a stopped sandbox removes sandbox.json"
     );
 }
+
+fn companion(args: &[&str], data_dir: &Path) -> Output {
+    Command::new(COMPANION)
+        .args(args)
+        .env("COMPANION_SANDBOX_DIR", data_dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_retained_message_published_with_the_cli_reaches_a_cli_subscriber() {
+    let running = start("pubsub");
+    let published = companion(
+        &["pub", "cli/test/greeting", "hello", "--retain"],
+        &running.data_dir,
+    );
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    let received = companion(
+        &[
+            "sub",
+            "cli/test/#",
+            "--count",
+            "1",
+            "--json",
+            "--timeout",
+            "20",
+        ],
+        &running.data_dir,
+    );
+    assert!(
+        received.status.success(),
+        "{}",
+        String::from_utf8_lossy(&received.stderr)
+    );
+    let line: serde_json::Value = serde_json::from_slice(&received.stdout).unwrap();
+    assert_eq!(line["topic"], "cli/test/greeting", "{line}");
+    assert_eq!(line["payload"], "hello", "{line}");
+    assert_eq!(
+        line["retain"], true,
+        "a retained message is marked as such: {line}"
+    );
+}
+
+#[test]
+fn the_doctor_finds_the_running_sandbox_healthy() {
+    let running = start("doctor-ok");
+    let output = companion(&["doctor", "--json"], &running.data_dir);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let finding: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(finding["ok"], true, "{finding}");
+}
+
+#[test]
+fn the_doctor_names_the_cause_and_the_fix_when_nothing_listens() {
+    let port = free_address().rsplit_once(':').unwrap().1.to_owned();
+    let output = Command::new(COMPANION)
+        .args(["doctor", "--json", "--host", "127.0.0.1", "--port", &port])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "a failed check exits 1");
+    let finding: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(finding["cause"], "tcp_refused", "{finding}");
+    assert!(
+        finding["fix"].as_str().unwrap().contains("Check the port"),
+        "{finding}"
+    );
+}
+
+#[test]
+fn the_doctor_explains_a_missing_client_certificate_on_the_mtls_listener() {
+    let running = start("doctor-mtls");
+    let port = running.endpoints["mtls"]["port"].to_string();
+    let ca = running.endpoints["ca"].as_str().unwrap().to_owned();
+    let output = Command::new(COMPANION)
+        .args([
+            "doctor",
+            "--json",
+            "--host",
+            "localhost",
+            "--port",
+            &port,
+            "--ca",
+            &ca,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "a failed check exits 1");
+    let finding: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(finding["cause"], "client_certificate_missing", "{finding}");
+}
