@@ -66,6 +66,10 @@ pub use rumqttc::QoS;
 
 /// How long a QoS 0 PUBLISH counts as "just sent" when the connection drops.
 const RECENT_PUBLISH: Duration = Duration::from_secs(1);
+/// How soon after a reconnect a second silent close must come to count as a takeover: the
+/// other connection with the same client id retries within about a second (first backoff
+/// step), while a broker that restarts twice is rarely that quick.
+const TAKEOVER_WINDOW: Duration = Duration::from_secs(3);
 /// Room for the topic and headers on top of the payload limit.
 const PACKET_OVERHEAD: usize = 64 * 1024;
 /// How long a clean disconnect waits for the DISCONNECT packet to leave.
@@ -172,6 +176,7 @@ pub struct Supervisor {
     last_qos0_publish: Option<Instant>,
     silent_close_before: bool,
     reconnected_at_once: bool,
+    connected_at: Option<Instant>,
     unconfirmed: Vec<String>,
 }
 
@@ -188,13 +193,15 @@ impl Supervisor {
             last_qos0_publish: None,
             silent_close_before: false,
             reconnected_at_once: false,
+            connected_at: None,
             unconfirmed: Vec::new(),
         }
     }
 
-    /// The broker answered CONNACK: the backoff starts over.
-    pub fn on_connack(&mut self) {
+    /// The broker answered CONNACK at `now`: the backoff starts over.
+    pub fn on_connack(&mut self, now: Instant) {
         self.reconnected_at_once = self.silent_close_before && self.attempt == 1;
+        self.connected_at = Some(now);
         self.connected = true;
         self.attempt = 0;
     }
@@ -252,7 +259,10 @@ impl Supervisor {
             subscribe_pending: !self.subscribes.is_empty(),
             unconfirmed_filters: self.unconfirmed.clone(),
             publish_pending: !self.publishes.is_empty() || recent,
-            repeated_silent_close: self.reconnected_at_once,
+            repeated_silent_close: self.reconnected_at_once
+                && self
+                    .connected_at
+                    .is_some_and(|at| now.saturating_duration_since(at) <= TAKEOVER_WINDOW),
             ..self.base.clone()
         }
     }
@@ -836,7 +846,7 @@ impl SessionLoop {
     }
 
     fn on_connack(&mut self, session_present: bool) {
-        self.supervisor.on_connack();
+        self.supervisor.on_connack(Instant::now());
         let requests = if session_present {
             Vec::new()
         } else {

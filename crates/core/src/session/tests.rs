@@ -104,7 +104,7 @@ fn a_connack_resets_the_backoff() {
     for _ in 0..5 {
         supervisor.on_failure(&refused(), now, 0.5);
     }
-    supervisor.on_connack();
+    supervisor.on_connack(Instant::now());
     let (attempt, delay, _) = retry(supervisor.on_failure(&refused(), now, 0.999));
     assert_eq!(attempt, 1, "the count starts over after CONNACK");
     assert!(
@@ -128,14 +128,14 @@ fn a_refused_password_stops_the_session_instead_of_retrying() {
 fn a_second_silent_close_right_after_an_immediate_reconnect_is_a_takeover() {
     let mut supervisor = supervisor();
     let now = Instant::now();
-    supervisor.on_connack();
+    supervisor.on_connack(Instant::now());
     let (_, _, first) = retry(supervisor.on_failure(&closed(), now, 0.5));
     assert_eq!(
         first,
         Cause::ClosedByBroker,
         "one silent close is not proof yet"
     );
-    supervisor.on_connack();
+    supervisor.on_connack(Instant::now());
     assert_eq!(
         stop(supervisor.on_failure(&closed(), now, 0.5)),
         Cause::ClientIdTakenOver,
@@ -147,10 +147,10 @@ fn a_second_silent_close_right_after_an_immediate_reconnect_is_a_takeover() {
 fn a_silent_close_after_a_broker_restart_is_not_a_takeover() {
     let mut supervisor = supervisor();
     let now = Instant::now();
-    supervisor.on_connack();
+    supervisor.on_connack(Instant::now());
     retry(supervisor.on_failure(&closed(), now, 0.5));
     retry(supervisor.on_failure(&refused(), now, 0.5));
-    supervisor.on_connack();
+    supervisor.on_connack(Instant::now());
     let (_, _, cause) = retry(supervisor.on_failure(&closed(), now, 0.5));
     assert_eq!(
         cause,
@@ -160,10 +160,26 @@ fn a_silent_close_after_a_broker_restart_is_not_a_takeover() {
 }
 
 #[test]
+fn a_second_silent_close_long_after_the_reconnect_is_not_a_takeover() {
+    let mut supervisor = supervisor();
+    let start = Instant::now();
+    supervisor.on_connack(start);
+    retry(supervisor.on_failure(&closed(), start, 0.5));
+    supervisor.on_connack(start);
+    let later = start + secs(10);
+    let (_, _, cause) = retry(supervisor.on_failure(&closed(), later, 0.5));
+    assert_eq!(
+        cause,
+        Cause::ClosedByBroker,
+        "a takeover kicks within seconds; ten seconds later it is a broker restart"
+    );
+}
+
+#[test]
 fn a_close_while_a_suback_is_due_is_a_denied_subscribe() {
     let mut supervisor = supervisor();
     let now = Instant::now();
-    supervisor.on_connack();
+    supervisor.on_connack(Instant::now());
     supervisor.on_sent(Sent::Subscribe(7), now);
     let (_, _, cause) = retry(supervisor.on_failure(&closed(), now, 0.5));
     assert_eq!(
@@ -177,7 +193,7 @@ fn a_close_while_a_suback_is_due_is_a_denied_subscribe() {
 fn a_close_after_the_suback_came_is_not_blamed_on_the_subscribe() {
     let mut supervisor = supervisor();
     let now = Instant::now();
-    supervisor.on_connack();
+    supervisor.on_connack(Instant::now());
     supervisor.on_sent(Sent::Subscribe(7), now);
     supervisor.on_suback(7);
     let (_, _, cause) = retry(supervisor.on_failure(&closed(), now, 0.5));
@@ -188,7 +204,7 @@ fn a_close_after_the_suback_came_is_not_blamed_on_the_subscribe() {
 fn a_qos0_publish_counts_as_just_sent_for_one_second() {
     let mut supervisor = supervisor();
     let sent = Instant::now();
-    supervisor.on_connack();
+    supervisor.on_connack(Instant::now());
     supervisor.on_sent(Sent::Publish(0), sent);
     assert!(
         supervisor
@@ -206,7 +222,7 @@ fn a_qos0_publish_counts_as_just_sent_for_one_second() {
 fn a_close_while_a_puback_is_due_is_a_denied_publish() {
     let mut supervisor = supervisor();
     let now = Instant::now();
-    supervisor.on_connack();
+    supervisor.on_connack(Instant::now());
     supervisor.on_sent(Sent::Publish(3), now);
     let (_, _, cause) = retry(supervisor.on_failure(&closed(), now + secs(60), 0.5));
     assert_eq!(
@@ -214,7 +230,7 @@ fn a_close_while_a_puback_is_due_is_a_denied_publish() {
         Cause::PublishDenied,
         "the QoS 1 publish was never acknowledged"
     );
-    supervisor.on_connack();
+    supervisor.on_connack(Instant::now());
     supervisor.on_sent(Sent::Publish(4), now);
     supervisor.on_puback(4);
     let (_, _, cause) = retry(supervisor.on_failure(&refused(), now, 0.5));
