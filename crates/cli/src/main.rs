@@ -1,7 +1,7 @@
 //! `companion`: the IoT Companion engine from the command line, for technicians and scripts.
 //!
 //! Exit codes: 0 success, 1 failure, 2 usage error (from clap), 3 the sandbox is not running,
-//! 4 a request was refused, 5 no answer in time.
+//! 4 a request was refused (a shadow conflict among them), 5 no answer in time, 6 not found.
 
 mod connection;
 mod control;
@@ -9,6 +9,7 @@ mod doctor;
 mod mqtt;
 mod output;
 mod sandbox;
+mod shadow;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,8 @@ enum Command {
     Sub(mqtt::SubArgs),
     /// Try to connect and say what is wrong and how to fix it.
     Doctor(doctor::DoctorArgs),
+    /// Read, change and follow Device Shadows.
+    Shadow(shadow::ShadowArgs),
 }
 
 /// A failure with the exit code it maps to.
@@ -52,6 +55,9 @@ pub enum CliError {
     /// No answer in time (exit 5).
     #[error("{0}")]
     Timeout(String),
+    /// What was asked for does not exist (exit 6).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl CliError {
@@ -61,6 +67,7 @@ impl CliError {
             Self::NotRunning(_) => 3,
             Self::Refused(_) => 4,
             Self::Timeout(_) => 5,
+            Self::NotFound(_) => 6,
         }
     }
 }
@@ -82,6 +89,7 @@ fn main() -> ExitCode {
             Command::Pub(args) => mqtt::publish(args).await,
             Command::Sub(args) => mqtt::subscribe(args).await,
             Command::Doctor(args) => doctor::run(args).await,
+            Command::Shadow(args) => shadow::run(args).await,
         }
     });
     match result {

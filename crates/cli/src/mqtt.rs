@@ -60,6 +60,11 @@ pub struct Connected {
 }
 
 impl Connected {
+    /// The session.
+    pub fn session(&self) -> &SessionHandle {
+        &self.session
+    }
+
     /// Disconnects and waits until the queued packets and the DISCONNECT have left.
     pub async fn close(self) {
         self.session.disconnect();

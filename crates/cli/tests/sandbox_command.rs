@@ -255,3 +255,92 @@ fn the_doctor_explains_a_missing_client_certificate_on_the_mtls_listener() {
     let finding: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(finding["cause"], "client_certificate_missing", "{finding}");
 }
+
+/// The shadow of `thing` once its simulated device has reported it (devices connect after the
+/// sandbox announces itself).
+fn reported_shadow(thing: &str, data_dir: &Path) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let output = companion(&["shadow", "get", thing], data_dir);
+        if output.status.success() {
+            return serde_json::from_slice(&output.stdout).unwrap();
+        }
+        assert_eq!(
+            output.status.code(),
+            Some(6),
+            "only 'not yet' may be retried: {output:?}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{thing} never reported its shadow"
+        );
+    }
+}
+
+#[test]
+fn a_desired_change_made_with_the_cli_is_followed_by_the_simulated_device() {
+    let running = start("shadow");
+    let before = reported_shadow("plug-0002", &running.data_dir);
+    let on = !before["reported"]["on"].as_bool().unwrap_or(false);
+    let desired = serde_json::json!({ "on": on }).to_string();
+
+    let update = companion(
+        &[
+            "shadow",
+            "update",
+            "plug-0002",
+            "--desired",
+            &desired,
+            "--wait",
+            "20",
+        ],
+        &running.data_dir,
+    );
+    assert!(
+        update.status.success(),
+        "{}",
+        String::from_utf8_lossy(&update.stderr)
+    );
+    let outcome: serde_json::Value = serde_json::from_slice(&update.stdout).unwrap();
+    assert_eq!(
+        outcome["outcome"], "applied",
+        "the device reported the change: {outcome}"
+    );
+
+    let after = companion(&["shadow", "get", "plug-0002"], &running.data_dir);
+    let after: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(after["reported"]["on"], on, "the device follows: {after}");
+    assert_eq!(
+        after["delta"],
+        serde_json::Value::Null,
+        "in sync, no delta: {after}"
+    );
+}
+
+#[test]
+fn an_edit_based_on_an_old_version_is_a_conflict_and_overwrites_nothing() {
+    let running = start("conflict");
+    let current = reported_shadow("light-0003", &running.data_dir)["version"]
+        .as_u64()
+        .unwrap();
+    let stale = (current - 1).to_string();
+    let output = companion(
+        &[
+            "shadow",
+            "update",
+            "light-0003",
+            "--desired",
+            r#"{"brightness": 3}"#,
+            "--version",
+            &stale,
+        ],
+        &running.data_dir,
+    );
+    assert_eq!(output.status.code(), Some(4), "a conflict exits 4");
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(outcome["outcome"], "conflict", "{outcome}");
+    assert_ne!(
+        outcome["theirs"]["desired"]["brightness"], 3,
+        "nothing was overwritten: {outcome}"
+    );
+}
