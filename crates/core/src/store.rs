@@ -21,6 +21,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// How long a statement waits for another connection's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The write connection's page cache in KiB (a hard cap). The chart index takes inserts at one
+/// place per series, so a batch touches thousands of pages; with SQLite's default 2 MiB they
+/// are read back from disk on every batch once the index outgrows it. The benchmark's 200,000
+/// message ingest ran 2x faster with 32 MiB (1,505 → 3,092 msg/s, peak RSS 40 → 71 MiB).
+const WRITE_CACHE_KIB: u32 = 32 * 1024;
+
 /// How many connections read at the same time.
 const READERS: u32 = 4;
 
@@ -158,6 +164,7 @@ fn write_options(path: &Path) -> SqliteConnectOptions {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(BUSY_TIMEOUT)
+        .pragma("cache_size", format!("-{WRITE_CACHE_KIB}"))
 }
 
 fn read_options(path: &Path) -> SqliteConnectOptions {
