@@ -9,11 +9,12 @@
 //!
 //! Chart buckets are computed when read, with `GROUP BY` over a covering index
 //! `(series_id, ts_ms, value)`, not kept in rollup tables. Measured with the benchmark
-//! (`cargo bench -p companion-core --bench telemetry`) on one 1 Hz series: 5 min and 1 h
-//! windows read in 2-7 ms, 24 h (86,400 samples) in 22-32 ms, 7 d (604,800 samples) in
-//! 130-220 ms (two cores shared with other builds). Ingest, on the other hand, is bound by SQLite's writes (about 140,000 samples
-//! per second here), and rollups would add four upserts per sample and batch; the slowest
-//! read, the 7-day chart, is opened rarely and can be cached by the UI.
+//! (`cargo bench -p companion-core --bench telemetry`) on one 1 Hz series, on two cores
+//! shared with other builds: 5 min and 1 h windows read in 2-7 ms, 24 h (86,400 samples) in
+//! 22-32 ms, 7 d (604,800 samples) in 130-220 ms. Ingest, on the other hand, is bound by
+//! SQLite's writes (60,000-140,000 samples per second here, falling as the index grows), and
+//! rollups would add four upserts per sample; the slowest read, the 7-day chart, is opened
+//! rarely and can be cached by the UI.
 
 pub mod coalesce;
 mod db;
