@@ -45,6 +45,7 @@ use tokio::time::{Instant, timeout};
 use crate::broker::{INTERNAL_DOLLAR_PREFIX, MAX_PACKET_BYTES};
 use crate::ca::{CertifiedKey, certificate_id};
 use crate::db::{CertificateStatus, Registry};
+use crate::services::SERVICE_CLIENT_PREFIX;
 
 /// Longest time a new connection may take for its TLS handshake and CONNECT.
 const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
@@ -86,6 +87,17 @@ pub enum PresenceEvent {
         /// Why, in AWS's terms.
         reason: DisconnectReason,
     },
+}
+
+impl PresenceEvent {
+    /// The MQTT client id the event is about.
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Connected { client_id, .. }
+            | Self::Subscriptions { client_id, .. }
+            | Self::Disconnected { client_id, .. } => client_id,
+        }
+    }
 }
 
 /// Why the gateway did not start.
@@ -413,6 +425,9 @@ async fn open_upstream<W: AsyncWrite + Unpin>(
 }
 
 fn report(shared: &Shared, event: PresenceEvent) {
+    if event.client_id().starts_with(SERVICE_CLIENT_PREFIX) {
+        return;
+    }
     match shared.events.try_send(event) {
         Ok(()) => {}
         Err(mpsc::error::TrySendError::Full(_)) => {

@@ -32,6 +32,10 @@ use tokio::time::Instant;
 
 use crate::connect::{ConnectError, Endpoint, from_options, mqtt_options};
 
+/// Client ids of the services start with this. AWS's own services are not MQTT clients, so the
+/// gateway raises no lifecycle events for these connections.
+pub const SERVICE_CLIENT_PREFIX: &str = "sandbox-service-";
+
 /// Capacity of each service's rumqttc request queue.
 pub const REQUEST_QUEUE: usize = 1024;
 
@@ -100,14 +104,14 @@ enum Queued {
 }
 
 impl ServiceLink {
-    /// Connects as `sandbox-{name}-{random}` and waits until every filter is subscribed.
+    /// Connects as `sandbox-service-{name}-{random}` and waits until every filter is subscribed.
     pub(crate) async fn connect(
         name: &'static str,
         endpoint: &Endpoint,
         filters: Vec<String>,
     ) -> Result<Self, ServiceError> {
         let client_id = format!(
-            "sandbox-{name}-{}",
+            "{SERVICE_CLIENT_PREFIX}{name}-{}",
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
         let mut options = mqtt_options(&client_id, endpoint)?;
