@@ -1,24 +1,37 @@
-//! The connection flags shared by `pub`, `sub` and `doctor`, turned into a session spec.
+//! The connection flags shared by `pub`, `sub`, `doctor` and `shadow`, turned into a session
+//! spec.
 //!
-//! Without `--host` the commands talk to the running local sandbox (its plain listener, found
-//! through `<data dir>/sandbox.json`). Certificates and keys come from files here; saved
-//! profiles with keys in the OS keyring come with `companion profile`.
+//! What to connect to, first match wins: `--profile NAME` (a saved profile, its keys and
+//! passwords loaded from the OS keyring); `--host` with the file-based flags; the active
+//! profile (`companion profile use`); else the running local sandbox (its plain listener,
+//! found through `<sandbox data dir>/sandbox.json`). A sandbox profile is resolved against the
+//! running sandbox's listeners and CA from the same file.
 
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use companion_core::profile::{ConnectSpec, Limits, Roots, TlsSpec, amazon_roots};
+use companion_core::profile::{
+    ConnectSpec, Limits, Profile, Roots, SandboxEndpoints, Target, TlsSpec, amazon_roots,
+};
 use companion_core::vault::{Identity, Sensitive};
+use serde::Deserialize;
 
 use crate::CliError;
-use crate::sandbox::running_sandbox;
+use crate::cert::{KeyringChoice, open_vault};
+use crate::profile::{active, database_path, profile_error, saved};
+use crate::sandbox::{Address, running_sandbox};
 
 /// Where to connect and how.
 #[derive(Debug, Args)]
 pub struct ConnectionArgs {
-    /// The broker's host; without it, the running local sandbox.
+    /// A saved profile (`companion profile add`); without it and without --host, the active
+    /// profile, else the running local sandbox.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["host", "port", "tls", "ca", "cert", "key", "alpn", "aws"])]
+    profile: Option<String>,
+    /// The broker's host; without it, the saved profile in use or the running local sandbox.
     #[arg(long)]
     host: Option<String>,
     /// The broker's port (default 8883 with TLS, 1883 without).
@@ -48,22 +61,86 @@ pub struct ConnectionArgs {
     /// The data directory of the local sandbox (when --host is not given).
     #[arg(long, env = "COMPANION_SANDBOX_DIR")]
     data_dir: Option<PathBuf>,
+    /// The CLI's data directory, where saved profiles live (what `profile --data-dir` names).
+    #[arg(long, env = "COMPANION_DATA_DIR", value_name = "DIR")]
+    profiles_dir: Option<PathBuf>,
+    /// The secret store holding a profile's keys and passwords: auto, secret-service or kernel.
+    #[arg(long, env = "COMPANION_KEYRING", value_enum, default_value_t)]
+    keyring: KeyringChoice,
+}
+
+/// What `<sandbox data dir>/sandbox.json` says beyond the plain listener.
+#[derive(Debug, Deserialize)]
+struct SandboxRuntime {
+    mtls: Option<Address>,
+    ca: PathBuf,
 }
 
 impl ConnectionArgs {
     /// The session spec these flags describe.
+    ///
+    /// Reading a saved profile needs the database and maybe the keyring; both are reached
+    /// with `block_in_place`, so this must run on the CLI's multi-threaded runtime.
     pub fn spec(&self) -> Result<ConnectSpec, CliError> {
         let client_id = self
             .client_id
             .clone()
             .unwrap_or_else(|| format!("companion-cli-{:08x}", rand_suffix()));
-        let Some(host) = &self.host else {
-            let sandbox = running_sandbox(self.data_dir.clone())?;
-            return Ok(ConnectSpec::plain(sandbox.host, sandbox.port, client_id));
+        if let Some(host) = &self.host {
+            return self.flags_spec(host, client_id);
+        }
+        if let Some(profile) = self.saved_profile()? {
+            return self.profile_spec(&profile);
+        }
+        let sandbox = running_sandbox(self.data_dir.clone())?;
+        Ok(ConnectSpec::plain(sandbox.host, sandbox.port, client_id))
+    }
+
+    /// The profile named with --profile, else the active one.
+    fn saved_profile(&self) -> Result<Option<Profile>, CliError> {
+        let path = database_path(self.profiles_dir.as_deref());
+        match (&self.profile, path) {
+            (Some(name), path) => block_on(saved(&path?, name)).map(Some),
+            (None, Ok(path)) => block_on(active(&path)),
+            // Without a data directory there are no saved profiles: the local sandbox.
+            (None, Err(_)) => Ok(None),
+        }
+    }
+
+    /// A saved profile resolved through the keyring (and the running sandbox for its target).
+    fn profile_spec(&self, profile: &Profile) -> Result<ConnectSpec, CliError> {
+        let sandbox = match profile.target {
+            Target::Sandbox(_) => Some(self.sandbox_endpoints()?),
+            _ => None,
         };
+        let vault = open_vault(self.keyring);
+        let mut spec =
+            tokio::task::block_in_place(|| profile.resolve(vault.blocking(), sandbox.as_ref()))
+                .map_err(profile_error)?;
+        if let Some(client_id) = &self.client_id {
+            spec.client_id.clone_from(client_id);
+        }
+        Ok(spec)
+    }
+
+    /// The running sandbox's listeners and CA, from its `sandbox.json`.
+    fn sandbox_endpoints(&self) -> Result<SandboxEndpoints, CliError> {
+        let plain = running_sandbox(self.data_dir.clone())?;
+        let path = sandbox_dir(self.data_dir.clone())?.join("sandbox.json");
+        let runtime: SandboxRuntime =
+            serde_json::from_str(&read(&path, "sandbox runtime file")?)
+                .map_err(|e| CliError::Failed(format!("{} is damaged: {e}", path.display())))?;
+        Ok(SandboxEndpoints {
+            plain: socket_address(&plain)?,
+            mtls_port: runtime.mtls.map(|address| address.port),
+            ca_pem: read(&runtime.ca, "sandbox CA certificate")?,
+        })
+    }
+
+    fn flags_spec(&self, host: &str, client_id: String) -> Result<ConnectSpec, CliError> {
         let tls = self.tls || self.aws || self.ca.is_some() || self.cert.is_some();
         let port = self.port.unwrap_or(if tls { 8883 } else { 1883 });
-        let mut spec = ConnectSpec::plain(host.clone(), port, client_id);
+        let mut spec = ConnectSpec::plain(host, port, client_id);
         spec.keepalive = Duration::from_secs(30);
         if tls {
             spec.tls = Some(self.tls_spec()?);
@@ -100,6 +177,31 @@ impl ConnectionArgs {
 fn read(path: &Path, what: &str) -> Result<String, CliError> {
     std::fs::read_to_string(path)
         .map_err(|e| CliError::Failed(format!("cannot read the {what} at {}: {e}", path.display())))
+}
+
+/// Runs a future to completion from synchronous code on a multi-threaded runtime's worker.
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
+}
+
+/// The local sandbox's data directory, as `companion sandbox` chooses it.
+fn sandbox_dir(explicit: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    explicit
+        .or_else(|| dirs::data_dir().map(|dir| dir.join("iot-companion").join("sandbox")))
+        .ok_or_else(|| CliError::Failed("cannot find a data directory; pass --data-dir".into()))
+}
+
+fn socket_address(address: &Address) -> Result<SocketAddr, CliError> {
+    (address.host.as_str(), address.port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .ok_or_else(|| {
+            CliError::Failed(format!(
+                "the sandbox's address {}:{} cannot be resolved",
+                address.host, address.port
+            ))
+        })
 }
 
 fn rand_suffix() -> u32 {

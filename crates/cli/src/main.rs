@@ -1,13 +1,16 @@
 //! `companion`: the IoT Companion engine from the command line, for technicians and scripts.
 //!
 //! Exit codes: 0 success, 1 failure, 2 usage error (from clap), 3 the sandbox is not running,
-//! 4 a request was refused (a shadow conflict among them), 5 no answer in time, 6 not found.
+//! 4 a request was refused (a shadow conflict, a name already taken, an identity still in use),
+//! 5 no answer in time, 6 not found (a profile, an identity or a password).
 
+mod cert;
 mod connection;
 mod control;
 mod doctor;
 mod mqtt;
 mod output;
+mod profile;
 mod sandbox;
 mod shadow;
 
@@ -30,14 +33,19 @@ struct Cli {
 enum Command {
     /// Run or manage the local AWS IoT Core stand-in.
     Sandbox(sandbox::SandboxArgs),
-    /// Publish one MQTT message (to the local sandbox unless --host is given).
+    /// Publish one MQTT message (to the local sandbox unless --profile or --host is given).
     Pub(mqtt::PubArgs),
-    /// Print MQTT messages on topic filters (from the local sandbox unless --host is given).
+    /// Print MQTT messages on topic filters (from the local sandbox unless --profile or --host
+    /// is given).
     Sub(mqtt::SubArgs),
     /// Try to connect and say what is wrong and how to fix it.
     Doctor(doctor::DoctorArgs),
     /// Read, change and follow Device Shadows.
     Shadow(shadow::ShadowArgs),
+    /// Save connection profiles and choose the one commands use.
+    Profile(profile::ProfileArgs),
+    /// Keep client certificates and their keys in the OS keyring.
+    Cert(cert::CertArgs),
 }
 
 /// A failure with the exit code it maps to.
@@ -90,6 +98,8 @@ fn main() -> ExitCode {
             Command::Sub(args) => mqtt::subscribe(args).await,
             Command::Doctor(args) => doctor::run(args).await,
             Command::Shadow(args) => shadow::run(args).await,
+            Command::Profile(args) => profile::run(args).await,
+            Command::Cert(args) => cert::run(args).await,
         }
     });
     match result {

@@ -13,6 +13,7 @@ pub mod doctor;
 #[cfg(feature = "local-sandbox")]
 pub mod engine;
 pub mod profile;
+pub mod profiles;
 pub mod registry;
 pub mod session;
 pub mod shadows;
