@@ -529,7 +529,7 @@ fn doctor(scratch: &Scratch, sandbox_dir: &Path, profile: Option<&str>) -> Value
 }
 
 #[test]
-fn the_doctor_connects_with_saved_sandbox_profiles_plain_and_mutual_tls() {
+fn saved_profiles_connect_to_the_sandbox_with_keys_and_passwords_from_the_keyring() {
     let mut scratch = Scratch::new("doctor");
     let (sandbox, endpoints) = start_sandbox(&scratch);
     let plain = scratch.profile("sandbox");
@@ -579,9 +579,59 @@ fn the_doctor_connects_with_saved_sandbox_profiles_plain_and_mutual_tls() {
         format!("localhost:{}", endpoints["mtls"]["port"]),
         "the mutual-TLS listener: {finding}"
     );
+    let sandbox_dir = sandbox.dir.to_str().unwrap();
+    // The Shadow service answers through the active profile's mTLS session: the document, or
+    // "no shadow" while the simulated plug has not reported yet.
+    let shadow = scratch.run(&["shadow", "get", "plug-0001", "--data-dir", sandbox_dir]);
+    let answered = shadow.status.success() || stderr(&shadow).contains("No shadow exists");
+    assert!(
+        answered,
+        "shadow get: {}{}",
+        stdout(&shadow),
+        stderr(&shadow)
+    );
+
+    // A broker profile whose password comes from the keyring (the sandbox's plain listener
+    // takes any credentials); once the password is gone, the profile cannot be resolved.
+    let broker = scratch.profile("broker");
+    let port = endpoints["plain"]["port"].to_string();
+    let add = scratch.run_with_stdin(
+        &[
+            "profile",
+            "add",
+            &broker,
+            "--mqtt",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--username",
+            "tech",
+            "--password-stdin",
+        ],
+        "secret\n",
+    );
+    succeeded(&add, "profile add --mqtt");
+    assert_eq!(doctor(&scratch, &sandbox.dir, Some(&broker))["ok"], true);
+    Vault::open(Some(VaultBackend::KernelKeyring))
+        .unwrap()
+        .remove_password(&format!("profile.{broker}"))
+        .unwrap();
+    let missing = scratch.run(&["doctor", "--profile", &broker]);
+    assert_eq!(missing.status.code(), Some(6), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains(&format!("no password named \"profile.{broker}\"")),
+        "{}",
+        stderr(&missing)
+    );
+
     let bytes = scratch.database_bytes();
     assert!(
         !bytes.windows(11).any(|w| w == b"PRIVATE KEY"),
         "no key in SQLite"
+    );
+    assert!(
+        !bytes.windows(6).any(|w| w == b"secret"),
+        "no password in SQLite"
     );
 }
