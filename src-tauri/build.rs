@@ -4,11 +4,14 @@
 //! are embedded once per build, so parallel rustc processes (`cargo test` compiles the library
 //! and its test harness together) never embed a half-written wasm file.
 
-use companion_model::{AppInfoRequest, Command, WatchConnection};
+use companion_model::{AppInfoRequest, Command, FleetList, WatchConnection};
 
 fn main() {
-    let manifest =
-        tauri_build::AppManifest::new().commands(&[AppInfoRequest::NAME, WatchConnection::NAME]);
+    let manifest = tauri_build::AppManifest::new().commands(&[
+        AppInfoRequest::NAME,
+        WatchConnection::NAME,
+        FleetList::NAME,
+    ]);
     let attributes = tauri_build::Attributes::new()
         .codegen(tauri_build::CodegenContext::new())
         .app_manifest(manifest);

@@ -1,7 +1,10 @@
 //! One function per `companion-model` command. Each takes the shell state and the typed request
 //! (always as the argument named `request`), makes one call and maps the error.
 
-use companion_model::{AppInfo, AppInfoRequest, Command, IpcError, WatchConnection, names_match};
+use companion_model::{
+    AppInfo, AppInfoRequest, Command, FleetList, IpcError, ThingSummary, WatchConnection,
+    names_match,
+};
 use tauri::{AppHandle, State};
 
 use crate::Shell;
@@ -42,4 +45,13 @@ pub fn watch_connection(
 ) -> Result<(), IpcError> {
     let WatchConnection {} = request;
     emit(&app, &shell.connection())
+}
+
+registered_as!(FleetList, fleet_list);
+#[tauri::command]
+pub async fn fleet_list(
+    shell: State<'_, Shell>,
+    request: FleetList,
+) -> Result<Vec<ThingSummary>, IpcError> {
+    shell.fleet(&request).await
 }

@@ -1,7 +1,11 @@
 //! Starts the engine next to the window and forwards its connection state as events.
 
+use std::time::Duration;
+
 use companion_core::engine::{Engine, EngineConfig};
+use companion_model::FleetChanged;
 use tauri::{AppHandle, Manager};
+use tokio::sync::watch;
 
 use crate::Shell;
 use crate::events::emit;
@@ -12,7 +16,10 @@ pub async fn run(app: AppHandle) {
     let shell = app.state::<Shell>();
     let config = EngineConfig::local(shell.data_dir());
     let mut connection = match Engine::start(config).await {
-        Ok(engine) => shell.engine_started(engine).await,
+        Ok(engine) => {
+            tauri::async_runtime::spawn(forward_fleet(app.clone(), engine.fleet_changes()));
+            shell.engine_started(engine).await
+        }
         Err(error) => {
             tracing::error!(%error, "the engine did not start");
             shell.engine_failed(error.to_string());
@@ -25,6 +32,21 @@ pub async fn run(app: AppHandle) {
             tracing::warn!(%error, "connection state not delivered to the window");
         }
         if connection.changed().await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Tells the window the fleet changed, at most four times a second however busy the fleet is.
+async fn forward_fleet(app: AppHandle, mut fleet: watch::Receiver<u64>) {
+    const AT_MOST_EVERY: Duration = Duration::from_millis(250);
+    loop {
+        let revision = *fleet.borrow_and_update();
+        if let Err(error) = emit(&app, &FleetChanged { revision }) {
+            tracing::warn!(%error, "fleet change not delivered to the window");
+        }
+        tokio::time::sleep(AT_MOST_EVERY).await;
+        if fleet.changed().await.is_err() {
             break;
         }
     }

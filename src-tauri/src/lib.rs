@@ -29,7 +29,8 @@ pub fn run() {
         })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
-            commands::watch_connection
+            commands::watch_connection,
+            commands::fleet_list
         ])
         .build(context());
     match result {

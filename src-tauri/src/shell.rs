@@ -2,9 +2,11 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use companion_core::engine::{BrokerInfo, Engine};
+use companion_core::registry::{self, ThingFilter, ThingQuery};
 use companion_core::session::ConnectionState as SessionState;
 use companion_model::{
-    AppInfo, BrokerMode, BuildProfile, ConnectionChanged, ConnectionState, RadioMode,
+    AppInfo, BrokerMode, BuildProfile, ConnectionChanged, ConnectionState, ErrorCode, FleetFilter,
+    FleetList, IpcError, Presence, RadioMode, ThingSummary,
 };
 use tokio::sync::watch;
 
@@ -67,6 +69,29 @@ impl Shell {
         });
         *self.engine.lock().await = Some(engine);
         connection
+    }
+
+    /// The fleet as the engine's registry knows it.
+    pub async fn fleet(&self, request: &FleetList) -> Result<Vec<ThingSummary>, IpcError> {
+        let engine = self.engine.lock().await;
+        let Some(engine) = engine.as_ref() else {
+            return Err(IpcError::new(
+                ErrorCode::Unavailable,
+                "The engine is still starting; the fleet appears in a moment.",
+            ));
+        };
+        let query = ThingQuery {
+            filter: thing_filter(request.filter),
+            search: request.search.clone().filter(|s| !s.trim().is_empty()),
+            ..ThingQuery::default()
+        };
+        let things = engine.things(&query).await.map_err(|error| {
+            IpcError::new(
+                ErrorCode::Internal,
+                format!("The fleet could not be read: {error}."),
+            )
+        })?;
+        Ok(things.into_iter().map(summary).collect())
     }
 
     /// Records why the engine could not start.
@@ -161,4 +186,33 @@ fn sentence(text: &str) -> String {
         out.push('.');
     }
     out
+}
+
+fn thing_filter(filter: FleetFilter) -> ThingFilter {
+    match filter {
+        FleetFilter::All => ThingFilter::All,
+        FleetFilter::Online => ThingFilter::Online,
+        FleetFilter::Offline => ThingFilter::Offline,
+        FleetFilter::OutOfSync => ThingFilter::OutOfSync,
+        FleetFilter::HasJobs => ThingFilter::HasJobs,
+    }
+}
+
+fn summary(thing: registry::Thing) -> ThingSummary {
+    ThingSummary {
+        presence: match thing.presence {
+            registry::Presence::Online => Presence::Online,
+            registry::Presence::Offline => Presence::Offline,
+            registry::Presence::Unknown => Presence::Unknown,
+        },
+        model: thing
+            .model
+            .or_else(|| thing.attributes.get("model").cloned()),
+        name: thing.name,
+        firmware: thing.firmware_version,
+        last_seen_ms: thing.last_seen_ms,
+        disconnect_reason: thing.disconnect_reason,
+        out_of_sync: thing.out_of_sync,
+        pending_jobs: u32::try_from(thing.pending_jobs).unwrap_or(u32::MAX),
+    }
 }

@@ -34,6 +34,7 @@ async fn every_page_renders_in_the_real_window_and_the_bridge_works_both_ways() 
 async fn scenario(window: &AppWindow) -> Result<(), String> {
     window.find("#nav-fleet").await?;
     connection_event_arrives(window).await?;
+    fleet_lists_the_simulated_devices(window).await?;
     for (slug, title) in PAGES {
         visit(window, slug, title).await?;
         window.screenshot(slug).await?;
@@ -63,6 +64,44 @@ async fn connection_event_arrives(window: &AppWindow) -> Result<(), String> {
             "the connection detail should come from the engine, got {detail:?}"
         ));
     }
+    Ok(())
+}
+
+/// The fleet page lists the local sandbox's devices from the engine's registry, online, and
+/// its filter and search narrow the list.
+async fn fleet_lists_the_simulated_devices(window: &AppWindow) -> Result<(), String> {
+    let rows = |selector: &str| {
+        format!("document.querySelectorAll('#fleet-table tbody tr{selector}').length")
+    };
+    window
+        .wait_for_value(&rows("[data-presence=\"online\"]"), json!(3))
+        .await
+        .map_err(|e| format!("three simulated devices online: {e}"))?;
+    let names = "Array.from(document.querySelectorAll('#fleet-table tbody tr')).map(r => r.dataset.thing).join(',')";
+    window
+        .wait_for_value(names, json!("light-0003,plug-0002,thermostat-0001"))
+        .await?;
+    click(window, "#fleet-filter-offline").await?;
+    window
+        .wait_for_value(
+            "document.querySelector('#fleet-table') === null",
+            json!(true),
+        )
+        .await
+        .map_err(|e| format!("no thing is offline: {e}"))?;
+    click(window, "#fleet-filter-all").await?;
+    window.wait_for_value(&rows(""), json!(3)).await?;
+    window
+        .find("#fleet-search")
+        .await?
+        .send_keys("plug")
+        .await
+        .map_err(|error| format!("type in the search: {error}"))?;
+    window
+        .wait_for_value(names, json!("plug-0002"))
+        .await
+        .map_err(|e| format!("the search narrows the list: {e}"))?;
+    window.screenshot("fleet-search").await?;
     Ok(())
 }
 

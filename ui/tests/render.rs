@@ -200,7 +200,7 @@ async fn the_app_opens_on_the_fleet_page_and_says_plainly_what_is_not_built() {
         &[
             r#"data-page="fleet""#,
             r#"<h1 id="page-title">Fleet</h1>"#,
-            "Not in this build yet",
+            "Loading the fleet…",
             "Skip to content",
             r#"data-state="waiting""#,
         ],

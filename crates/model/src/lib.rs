@@ -9,10 +9,12 @@
 mod app;
 mod connection;
 mod error;
+mod fleet;
 
 pub use app::{AppInfo, AppInfoRequest, BuildProfile, RadioMode};
 pub use connection::{BrokerMode, ConnectionChanged, ConnectionState, WatchConnection};
 pub use error::{ErrorCode, IpcError};
+pub use fleet::{FleetChanged, FleetFilter, FleetList, Presence, ThingSummary};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -76,6 +78,8 @@ mod tests {
             AppInfoRequest::NAME,
             WatchConnection::NAME,
             ConnectionChanged::NAME,
+            FleetList::NAME,
+            FleetChanged::NAME,
         ] {
             assert!(valid(name), "{name:?} is not a valid Tauri name");
         }
