@@ -6,6 +6,7 @@
 //! (presence, shadows, jobs) in `<data_dir>/companion.db`. Profiles for AWS IoT Core and other
 //! brokers plug in here next; the shape stays the same: start, watch, query, shut down.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,7 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::profile::ConnectSpec;
-use crate::registry::{self, Registry, RegistryError, Thing, ThingQuery};
+use crate::registry::{self, NewThing, Registry, RegistryError, Source, Thing, ThingQuery};
 use crate::session::{
     ConnectionState, Messages, QoS, Session, SessionError, SessionHandle, SessionOptions,
 };
@@ -136,6 +137,7 @@ impl Engine {
                 return Err(error.into());
             }
         };
+        register_simulated(&registry, &fleet).await?;
         let broker = BrokerInfo {
             address: format!("{}:{}", endpoint.host, endpoint.port),
             simulated_devices: fleet
@@ -193,6 +195,24 @@ impl Engine {
         }
         self.store.close().await;
     }
+}
+
+/// Adds the simulated devices to the registry with their model (the sandbox created them, as
+/// fleet provisioning would have).
+async fn register_simulated(
+    registry: &Registry,
+    fleet: &SimulatedFleet,
+) -> Result<(), EngineError> {
+    for (thing, kind) in fleet.things() {
+        let new = NewThing {
+            name: thing.as_str().to_owned(),
+            source: Source::Imported,
+            model: Some(kind.as_str().to_owned()),
+            attributes: BTreeMap::from([("simulated".to_owned(), "true".to_owned())]),
+        };
+        registry.add(&new, now_ms()).await?;
+    }
+    Ok(())
 }
 
 /// Hands every incoming message to the registry and counts the changes. The app's own

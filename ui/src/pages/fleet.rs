@@ -108,7 +108,7 @@ fn fleet_body(things: &Load<Vec<ThingSummary>>) -> Html {
                         <tbody>{ for list.iter().map(thing_row) }</tbody>
                     </table>
                 </div>
-                <p class="muted">{ format!("{} things.", list.len()) }</p>
+                <p class="muted">{ count_label(list.len()) }</p>
             </>
         },
     }
@@ -141,5 +141,13 @@ fn filter_slug(filter: FleetFilter) -> &'static str {
         FleetFilter::Offline => "offline",
         FleetFilter::OutOfSync => "out-of-sync",
         FleetFilter::HasJobs => "has-jobs",
+    }
+}
+
+fn count_label(count: usize) -> String {
+    if count == 1 {
+        "1 thing.".to_owned()
+    } else {
+        format!("{count} things.")
     }
 }
