@@ -1,9 +1,10 @@
 //! The engine of IoT Companion.
 //!
-//! `companion-core` holds everything the app does that is not drawing pixels: today the vault
-//! (secrets in the OS keyring), connection profiles ([`profile`]), the MQTT session
-//! ([`session`]) and the connection doctor ([`doctor`]); shadows, telemetry and the fleet
-//! registry follow.
+//! `companion-core` holds everything the app does that is not drawing pixels: the [`vault`]
+//! (secrets in the OS keyring), connection profiles ([`profile`], saved in [`profiles`]), the
+//! MQTT [`session`] and the connection [`doctor`], Device [`shadows`] with an offline outbox,
+//! [`telemetry`] and the fleet [`registry`] on the SQLite [`store`], and the `engine` the app
+//! runs (the local sandbox and a session to it).
 //! It knows nothing of Tauri or wasm: the Tauri shell and the CLI call into it, and its types are
 //! converted to `companion-model` DTOs at that edge.
 
