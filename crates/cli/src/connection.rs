@@ -17,7 +17,6 @@ use companion_core::profile::{
     ConnectSpec, Limits, Profile, Roots, SandboxEndpoints, Target, TlsSpec, amazon_roots,
 };
 use companion_core::vault::{Identity, Sensitive};
-use serde::Deserialize;
 
 use crate::CliError;
 use crate::cert::{KeyringChoice, open_vault};
@@ -69,19 +68,10 @@ pub struct ConnectionArgs {
     keyring: KeyringChoice,
 }
 
-/// What `<sandbox data dir>/sandbox.json` says beyond the plain listener.
-#[derive(Debug, Deserialize)]
-struct SandboxRuntime {
-    mtls: Option<Address>,
-    ca: PathBuf,
-}
-
 impl ConnectionArgs {
-    /// The session spec these flags describe.
-    ///
-    /// Reading a saved profile needs the database and maybe the keyring; both are reached
-    /// with `block_in_place`, so this must run on the CLI's multi-threaded runtime.
-    pub fn spec(&self) -> Result<ConnectSpec, CliError> {
+    /// The session spec these flags describe. A saved profile's secrets come from the keyring,
+    /// whose calls block, on tokio's blocking pool.
+    pub async fn spec(&self) -> Result<ConnectSpec, CliError> {
         let client_id = self
             .client_id
             .clone()
@@ -89,34 +79,41 @@ impl ConnectionArgs {
         if let Some(host) = &self.host {
             return self.flags_spec(host, client_id);
         }
-        if let Some(profile) = self.saved_profile()? {
-            return self.profile_spec(&profile);
+        if let Some(profile) = self.saved_profile().await? {
+            return self.profile_spec(profile).await;
         }
         let sandbox = running_sandbox(self.data_dir.clone())?;
-        Ok(ConnectSpec::plain(sandbox.host, sandbox.port, client_id))
+        Ok(ConnectSpec::plain(
+            sandbox.plain.host,
+            sandbox.plain.port,
+            client_id,
+        ))
     }
 
     /// The profile named with --profile, else the active one.
-    fn saved_profile(&self) -> Result<Option<Profile>, CliError> {
+    async fn saved_profile(&self) -> Result<Option<Profile>, CliError> {
         let path = database_path(self.profiles_dir.as_deref());
         match (&self.profile, path) {
-            (Some(name), path) => block_on(saved(&path?, name)).map(Some),
-            (None, Ok(path)) => block_on(active(&path)),
+            (Some(name), path) => saved(&path?, name).await.map(Some),
+            (None, Ok(path)) => active(&path).await,
             // Without a data directory there are no saved profiles: the local sandbox.
             (None, Err(_)) => Ok(None),
         }
     }
 
     /// A saved profile resolved through the keyring (and the running sandbox for its target).
-    fn profile_spec(&self, profile: &Profile) -> Result<ConnectSpec, CliError> {
+    async fn profile_spec(&self, profile: Profile) -> Result<ConnectSpec, CliError> {
         let sandbox = match profile.target {
             Target::Sandbox(_) => Some(self.sandbox_endpoints()?),
             _ => None,
         };
         let vault = open_vault(self.keyring);
-        let mut spec =
-            tokio::task::block_in_place(|| profile.resolve(vault.blocking(), sandbox.as_ref()))
-                .map_err(profile_error)?;
+        let resolved = tokio::task::spawn_blocking(move || {
+            profile.resolve(vault.blocking(), sandbox.as_ref())
+        })
+        .await
+        .map_err(|e| CliError::Failed(format!("resolving the profile failed: {e}")))?;
+        let mut spec = resolved.map_err(profile_error)?;
         if let Some(client_id) = &self.client_id {
             spec.client_id.clone_from(client_id);
         }
@@ -125,15 +122,11 @@ impl ConnectionArgs {
 
     /// The running sandbox's listeners and CA, from its `sandbox.json`.
     fn sandbox_endpoints(&self) -> Result<SandboxEndpoints, CliError> {
-        let plain = running_sandbox(self.data_dir.clone())?;
-        let path = sandbox_dir(self.data_dir.clone())?.join("sandbox.json");
-        let runtime: SandboxRuntime =
-            serde_json::from_str(&read(&path, "sandbox runtime file")?)
-                .map_err(|e| CliError::Failed(format!("{} is damaged: {e}", path.display())))?;
+        let sandbox = running_sandbox(self.data_dir.clone())?;
         Ok(SandboxEndpoints {
-            plain: socket_address(&plain)?,
-            mtls_port: runtime.mtls.map(|address| address.port),
-            ca_pem: read(&runtime.ca, "sandbox CA certificate")?,
+            plain: socket_address(&sandbox.plain)?,
+            mtls_port: sandbox.mtls.map(|address| address.port),
+            ca_pem: read(&sandbox.ca, "sandbox CA certificate")?,
         })
     }
 
@@ -177,18 +170,6 @@ impl ConnectionArgs {
 fn read(path: &Path, what: &str) -> Result<String, CliError> {
     std::fs::read_to_string(path)
         .map_err(|e| CliError::Failed(format!("cannot read the {what} at {}: {e}", path.display())))
-}
-
-/// Runs a future to completion from synchronous code on a multi-threaded runtime's worker.
-fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
-}
-
-/// The local sandbox's data directory, as `companion sandbox` chooses it.
-fn sandbox_dir(explicit: Option<PathBuf>) -> Result<PathBuf, CliError> {
-    explicit
-        .or_else(|| dirs::data_dir().map(|dir| dir.join("iot-companion").join("sandbox")))
-        .ok_or_else(|| CliError::Failed("cannot find a data directory; pass --data-dir".into()))
 }
 
 fn socket_address(address: &Address) -> Result<SocketAddr, CliError> {

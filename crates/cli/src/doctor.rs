@@ -33,7 +33,7 @@ struct Finding {
 
 /// Connects once, follows the session until it is up or a cause is clear, and reports.
 pub async fn run(args: DoctorArgs) -> Result<(), CliError> {
-    let spec = args.connection.spec()?;
+    let spec = args.connection.spec().await?;
     let target = format!("{}:{}", spec.host, spec.port);
     let (session, session_loop) = Session::connect(spec, SessionOptions::default())
         .map_err(|e| CliError::Failed(e.to_string()))?;

@@ -148,7 +148,7 @@ fn print_message(message: &Message, as_json: bool) {
 
 /// Connects and waits for the session to be up; a failure comes back with its diagnosis.
 pub async fn connect(args: &ConnectionArgs) -> Result<Connected, CliError> {
-    let spec = args.spec()?;
+    let spec = args.spec().await?;
     let (session, session_loop) = Session::connect(spec, SessionOptions::default())
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let running = tokio::spawn(session_loop.run());

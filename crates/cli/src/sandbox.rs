@@ -188,10 +188,25 @@ async fn create_job(args: JobCreateArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The plain listener of the local sandbox running with `data_dir` (or the default one).
-pub fn running_sandbox(data_dir: Option<PathBuf>) -> Result<Address, CliError> {
-    let data_dir = self::data_dir(data_dir)?;
-    Ok(read_runtime_file(&data_dir)?.plain)
+/// The listeners and CA of the local sandbox running with `data_dir` (or the default one).
+pub fn running_sandbox(data_dir: Option<PathBuf>) -> Result<RunningSandbox, CliError> {
+    let info = read_runtime_file(&self::data_dir(data_dir)?)?;
+    Ok(RunningSandbox {
+        plain: info.plain,
+        mtls: info.mtls,
+        ca: info.ca,
+    })
+}
+
+/// A running local sandbox, as its `sandbox.json` describes it.
+#[derive(Debug)]
+pub struct RunningSandbox {
+    /// The plain listener.
+    pub plain: Address,
+    /// The mutual-TLS listener, unless attached to an external broker.
+    pub mtls: Option<Address>,
+    /// The CA certificate file.
+    pub ca: PathBuf,
 }
 
 fn data_dir(explicit: Option<PathBuf>) -> Result<PathBuf, CliError> {
