@@ -3,7 +3,6 @@
 //! the sandbox's simulated fleet through its broker shows up online with its firmware.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use companion_core::registry::{
@@ -12,37 +11,13 @@ use companion_core::registry::{
 use companion_core::store::Store;
 use companion_sandbox::devices::fleet::FleetSpec;
 use companion_sandbox::{Sandbox, SandboxConfig};
+use companion_testkit::TempDir;
 use rumqttc::{Event, Packet, QoS};
 use serde_json::{Value, json};
 use tokio::time::timeout;
 
 /// How long any awaited event may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "core-registry-{name}-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        Self(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn message(topic: String, payload: &Value) -> (String, Vec<u8>) {
     (topic, payload.to_string().into_bytes())

@@ -2,9 +2,7 @@
 //! embedded broker (plain and mutual TLS) and Mosquitto (Debian package `mosquitto`), on ports
 //! the OS chooses. Every wait has a deadline; nothing sleeps.
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,96 +14,14 @@ use companion_core::session::{
 use companion_core::vault::{Identity, Sensitive};
 use companion_sandbox::connect::TlsIdentity;
 use companion_sandbox::{Sandbox, SandboxConfig};
+use companion_testkit::{Mosquitto, TempDir, free_port};
 use rumqttc::QoS;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 /// How long any awaited event may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(15);
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "core-session-{name}-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        Self(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Mosquitto on a loopback port with a generated config, killed on drop.
-struct Mosquitto {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-impl Mosquitto {
-    async fn start() -> Self {
-        Self::start_on(free_port()).await
-    }
-
-    /// Starts Mosquitto on `port` and returns once it says it listens.
-    async fn start_on(port: u16) -> Self {
-        let dir = TempDir::new("mosquitto");
-        let conf = dir.path().join("mosquitto.conf");
-        let settings = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-             log_dest stderr\nlog_type error\nlog_type warning\nlog_type information\n"
-        );
-        std::fs::write(&conf, settings).expect("the configuration is written");
-        let mut child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("mosquitto runs (apt-get install mosquitto)");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let listening = async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("Opening ipv4 listen socket") {
-                    return;
-                }
-            }
-            panic!("mosquitto exited before listening (is the port {port} taken?)");
-        };
-        timeout(DEADLINE, listening)
-            .await
-            .expect("mosquitto listens in time");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    /// Kills Mosquitto and waits until it exited: every client loses its connection.
-    async fn stop(mut self) -> u16 {
-        self.child.kill().await.expect("mosquitto is killed");
-        self.port
-    }
-}
 
 /// A TCP proxy in front of a broker that can go silent (to starve the keepalive) or, like AWS IoT
 /// on MQTT 3.1.1, close the connection when a SUBSCRIBE names a filter containing `deny`.
@@ -202,11 +118,6 @@ fn frame_length(bytes: &[u8]) -> Option<usize> {
         }
     }
     None
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("an address").port()
 }
 
 async fn sandbox(dir: &TempDir) -> Sandbox {
@@ -403,8 +314,9 @@ async fn a_message_round_trips_over_mutual_tls_with_an_identity_the_sandbox_issu
 #[tokio::test]
 async fn a_message_round_trips_through_mosquitto() {
     let broker = Mosquitto::start().await;
-    let mut subscriber = Running::start(ConnectSpec::plain("127.0.0.1", broker.port, unique("s")));
-    let mut publisher = Running::start(ConnectSpec::plain("127.0.0.1", broker.port, unique("p")));
+    let mut subscriber =
+        Running::start(ConnectSpec::plain("127.0.0.1", broker.port(), unique("s")));
+    let mut publisher = Running::start(ConnectSpec::plain("127.0.0.1", broker.port(), unique("p")));
     subscriber.connected().await;
     publisher.connected().await;
     subscribed(&mut subscriber, "companion/test/mosquitto").await;
@@ -428,9 +340,9 @@ async fn a_flood_to_a_slow_consumer_drops_the_oldest_messages_and_counts_them() 
         inbox_capacity: CAPACITY,
         ..SessionOptions::default()
     };
-    let spec = ConnectSpec::plain("127.0.0.1", broker.port, unique("slow"));
+    let spec = ConnectSpec::plain("127.0.0.1", broker.port(), unique("slow"));
     let mut consumer = Running::start_with(spec, options);
-    let mut publisher = Running::start(ConnectSpec::plain("127.0.0.1", broker.port, unique("p")));
+    let mut publisher = Running::start(ConnectSpec::plain("127.0.0.1", broker.port(), unique("p")));
     consumer.connected().await;
     publisher.connected().await;
     subscribed(&mut consumer, "companion/test/flood").await;
@@ -484,7 +396,7 @@ async fn a_flood_to_a_slow_consumer_drops_the_oldest_messages_and_counts_them() 
 #[tokio::test]
 async fn after_mosquitto_restarts_on_the_same_port_the_session_reconnects_and_resubscribes() {
     let mut broker = Mosquitto::start().await;
-    let port = broker.port;
+    let port = broker.port();
     let mut subscriber = Running::start(ConnectSpec::plain("127.0.0.1", port, unique("s")));
     subscriber.connected().await;
     subscribed(&mut subscriber, "companion/test/restart").await;
@@ -584,7 +496,7 @@ async fn after_the_sandbox_restarts_on_the_same_port_the_session_reconnects_and_
 #[tokio::test]
 async fn the_doctor_says_subscribe_denied_when_the_broker_drops_the_link_after_a_subscribe() {
     let broker = Mosquitto::start().await;
-    let proxy = Proxy::start(broker.port, Some("companion/denied")).await;
+    let proxy = Proxy::start(broker.port(), Some("companion/denied")).await;
     let mut session = Running::start(ConnectSpec::plain("127.0.0.1", proxy.port, unique("deny")));
     session.connected().await;
     subscribed(&mut session, "companion/test/allowed").await;
@@ -615,7 +527,7 @@ async fn the_doctor_says_subscribe_denied_when_the_broker_drops_the_link_after_a
         vec!["companion/test/allowed".to_owned()],
         "the denied filter is dropped so the session does not reconnect in a loop"
     );
-    let publisher = Running::start(ConnectSpec::plain("127.0.0.1", broker.port, unique("p")));
+    let publisher = Running::start(ConnectSpec::plain("127.0.0.1", broker.port(), unique("p")));
     let mut publisher = publisher;
     publisher.connected().await;
     round_trip(
@@ -632,7 +544,7 @@ async fn the_doctor_says_subscribe_denied_when_the_broker_drops_the_link_after_a
 #[tokio::test]
 async fn the_doctor_says_keepalive_timeout_when_the_broker_stops_answering_pings() {
     let broker = Mosquitto::start().await;
-    let proxy = Proxy::start(broker.port, None).await;
+    let proxy = Proxy::start(broker.port(), None).await;
     let mut spec = ConnectSpec::plain("127.0.0.1", proxy.port, unique("ka"));
     spec.keepalive = Duration::from_secs(5);
     let mut session = Running::start(spec);

@@ -2,8 +2,7 @@
 //! and its simulated devices: an edit followed to the device, a conflicting edit from another
 //! client, and edits made while the sandbox is down. Every wait has a deadline; nothing sleeps.
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use companion_core::store::Store;
 use companion_sandbox::connect::Endpoint;
 use companion_sandbox::devices::{FirmwareOptions, FleetSpec};
 use companion_sandbox::{Sandbox, SandboxConfig};
+use companion_testkit::{TempDir, free_address};
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
 use tokio::task::JoinHandle;
@@ -24,31 +24,6 @@ use tokio::time::timeout;
 
 /// How long any awaited event may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "core-shadows-{name}-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        Self(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The app's side: a session, the shadow engine over it, and their loops.
 struct App {
@@ -134,12 +109,6 @@ async fn create(app: &App, name: &str, desired: Value) -> u64 {
         .await
         .expect("the shadow is created")
         .version
-}
-
-fn free_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
 }
 
 /// A sandbox config on fixed free ports, so that it can restart where clients expect it.

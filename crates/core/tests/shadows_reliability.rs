@@ -6,9 +6,7 @@
 //! copy must converge to the shadow. No fixed ports (the addresses are first chosen by the
 //! OS), no sleeps: every wait has a deadline.
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,10 +20,9 @@ use companion_core::shadows::{Edit, EditState, ShadowLink, ShadowOptions, Shadow
 use companion_core::store::Store;
 use companion_sandbox::connect::Endpoint;
 use companion_sandbox::{Sandbox, SandboxConfig};
+use companion_testkit::{Mosquitto, TempDir, free_address};
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 use tokio::time::{timeout, timeout_at};
 
@@ -38,31 +35,6 @@ const RESTARTS: usize = 5;
 const EDITS_WHILE_DOWN: usize = 6;
 /// Edits queued right after each restart, while the replay runs.
 const EDITS_WHILE_REPLAYING: usize = 2;
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "core-shadows-{name}-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        Self(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The app's side: a session, the shadow engine over it, and their loops.
 struct App {
@@ -139,12 +111,6 @@ fn object(value: Value) -> Object {
         Value::Object(map) => map,
         other => panic!("not an object: {other}"),
     }
-}
-
-fn free_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
 }
 
 /// Queues edit number `n`: it sets `step` to `n` and adds its own key `e{n}`.
@@ -237,58 +203,12 @@ impl Restartable for MosquittoBroker {
 
     async fn stop(&mut self) {
         if let Some(mosquitto) = self.running.take() {
-            mosquitto.kill().await;
+            mosquitto.stop().await;
         }
     }
 
     async fn start(&mut self) {
         self.running = Some(Mosquitto::start_on(self.port).await);
-    }
-}
-
-/// Mosquitto on a loopback port with a generated config, killed on drop.
-struct Mosquitto {
-    child: Child,
-    _dir: TempDir,
-}
-
-impl Mosquitto {
-    /// Starts Mosquitto on `port` and returns once it says it listens.
-    async fn start_on(port: u16) -> Self {
-        let dir = TempDir::new("mosquitto");
-        let conf = dir.path().join("mosquitto.conf");
-        let settings = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-             log_dest stderr\nlog_type error\nlog_type warning\nlog_type information\n"
-        );
-        std::fs::write(&conf, settings).expect("the configuration is written");
-        let mut child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("mosquitto runs (apt-get install mosquitto)");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let listening = async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("Opening ipv4 listen socket") {
-                    return;
-                }
-            }
-            panic!("mosquitto exited before listening (is the port {port} taken?)");
-        };
-        timeout(DEADLINE, listening)
-            .await
-            .expect("mosquitto listens in time");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, _dir: dir }
-    }
-
-    /// SIGKILL, then waits until the process is gone.
-    async fn kill(mut self) {
-        self.child.kill().await.expect("mosquitto is killed");
     }
 }
 

@@ -3,7 +3,7 @@
 //! its broker. Every wait has a deadline; nothing sleeps.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,6 +14,7 @@ use companion_core::telemetry::{
 };
 use companion_sandbox::devices::fleet::FleetSpec;
 use companion_sandbox::{Sandbox, SandboxConfig};
+use companion_testkit::TempDir;
 use rumqttc::{Event, Packet, QoS};
 use tokio::time::timeout;
 
@@ -28,31 +29,6 @@ const CHILD_READY: &str = "telemetry-child: batches committed";
 
 /// Series per message in the child's stream.
 const SERIES_PER_MESSAGE: i64 = 4;
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "core-telemetry-{name}-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        Self(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn now_ms() -> i64 {
     let since = SystemTime::now()

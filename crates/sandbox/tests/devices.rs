@@ -4,9 +4,6 @@
 //!
 //! Needs the `mosquitto` binary (Debian package `mosquitto`).
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,90 +16,22 @@ use companion_sandbox::devices::{
     Clock, FirmwareOptions, FleetSpec, SimulatedFleet, SystemClock, TelemetryMessage,
     telemetry_topic,
 };
+use companion_testkit::Mosquitto;
 use rumqttc::{AsyncClient, Event, Incoming, QoS, SubscribeFilter};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 /// How long any awaited event may take before the test fails.
 const DEADLINE: Duration = Duration::from_secs(15);
 
-/// Mosquitto on a free loopback port, killed on drop.
-struct Mosquitto {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Mosquitto {
-    /// Starts Mosquitto with a plain anonymous listener and waits until it listens.
-    async fn start() -> Self {
-        Self::start_on(free_port()).await
+/// The plain endpoint of `broker`.
+fn endpoint(broker: &Mosquitto) -> Endpoint {
+    Endpoint {
+        host: "127.0.0.1".into(),
+        port: broker.port(),
+        tls: None,
     }
-
-    /// Starts Mosquitto on `port` (again, after [`Self::stop`]).
-    async fn start_on(port: u16) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("devices-mosquitto-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let conf = dir.join("mosquitto.conf");
-        let settings = format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-             log_dest stderr\nlog_type error\nlog_type warning\nlog_type information\n"
-        );
-        std::fs::write(&conf, settings).expect("the configuration is written");
-        let mut child = Command::new("mosquitto")
-            .arg("-c")
-            .arg(&conf)
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("mosquitto runs (apt-get install mosquitto)");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let listening = async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("Opening ipv4 listen socket") {
-                    return;
-                }
-            }
-            panic!("mosquitto exited before listening");
-        };
-        timeout(DEADLINE, listening)
-            .await
-            .expect("mosquitto listens in time");
-        // Keep draining its log so that it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, port, dir }
-    }
-
-    /// Kills Mosquitto and waits for it to exit: every client loses its connection.
-    async fn stop(mut self) -> u16 {
-        self.child.kill().await.expect("mosquitto is killed");
-        self.port
-    }
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            host: "127.0.0.1".into(),
-            port: self.port,
-            tls: None,
-        }
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
-    listener.local_addr().expect("an address").port()
 }
 
 type Message = (String, Vec<u8>);
@@ -294,7 +223,7 @@ impl JobWatch {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_thermostat_reports_follows_desired_publishes_telemetry_and_runs_a_job() {
     let broker = Mosquitto::start().await;
-    let endpoint = broker.endpoint();
+    let endpoint = endpoint(&broker);
     let cloud = Cloud::start(&endpoint).await;
     let thing = ThingName::new("thermostat-0001").expect("valid");
     let mut watch_filters = shadow::client::event_filters(&thing, &ShadowKind::Classic);
@@ -429,7 +358,7 @@ async fn a_simulated_thermostat_reports_follows_desired_publishes_telemetry_and_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mixed_fleet_reports_and_comes_back_after_the_broker_restarts() {
     let broker = Mosquitto::start().await;
-    let endpoint = broker.endpoint();
+    let endpoint = endpoint(&broker);
     let _cloud = Cloud::start(&endpoint).await;
     let spec = FleetSpec {
         seed: 9,
