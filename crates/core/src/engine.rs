@@ -8,19 +8,24 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use companion_sandbox::devices::{FleetSpec, SimulatedFleet};
 use companion_sandbox::{Sandbox, SandboxConfig, SandboxError};
-use tokio::sync::watch;
+use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::profile::ConnectSpec;
 use crate::registry::{self, NewThing, Registry, RegistryError, Source, Thing, ThingQuery};
 use crate::session::{
-    ConnectionState, Messages, QoS, Session, SessionError, SessionHandle, SessionOptions,
+    ConnectionState, Message, Messages, QoS, Session, SessionError, SessionHandle, SessionOptions,
 };
+use crate::shadows::{ShadowOptions, Shadows, ShadowsError};
 use crate::store::{Store, StoreError};
+use crate::telemetry::{
+    Frame, Incoming, IngestConfig, IngestHandle, IngestStats, Telemetry, TelemetrySubscriptions,
+};
 
 /// How the engine starts.
 #[derive(Debug, Clone)]
@@ -76,7 +81,13 @@ pub enum EngineError {
     /// The fleet registry failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The shadow engine could not start.
+    #[error(transparent)]
+    Shadows(#[from] ShadowsError),
 }
+
+/// Shadow messages waiting for the shadow engine.
+const SHADOW_QUEUE: usize = 1024;
 
 /// The registry profile the local sandbox's things are kept under.
 const SANDBOX_PROFILE: &str = "sandbox";
@@ -90,6 +101,11 @@ pub struct Engine {
     session_loop: JoinHandle<ConnectionState>,
     router: JoinHandle<()>,
     registry: Registry,
+    telemetry: Telemetry,
+    ingest_loop: JoinHandle<IngestStats>,
+    frames: Mutex<Option<mpsc::Receiver<Frame>>>,
+    shadows: Shadows,
+    shadows_loop: JoinHandle<()>,
     fleet_revision: watch::Receiver<u64>,
     broker: BrokerInfo,
     sandbox: Option<(Sandbox, SimulatedFleet)>,
@@ -115,13 +131,36 @@ impl Engine {
         let spec = ConnectSpec::plain(endpoint.host.clone(), endpoint.port, client_id);
         let (session, session_loop) = Session::connect(spec, SessionOptions::default())?;
         let session_loop = tokio::spawn(session_loop.run());
-        let filters = registry::FILTERS
+        let telemetry = Telemetry::new(store.clone(), SANDBOX_PROFILE);
+        let subscriptions = TelemetrySubscriptions::default();
+        let mut filters: Vec<(String, QoS)> = registry::FILTERS
             .iter()
-            .map(|f| ((*f).to_owned(), QoS::AtLeastOnce));
-        session.subscribe_many(filters.collect()).await?;
+            .map(|f| ((*f).to_owned(), QoS::AtLeastOnce))
+            .collect();
+        filters.extend(
+            subscriptions
+                .fleet_filters()
+                .into_iter()
+                .map(|f| (f, QoS::AtMostOnce)),
+        );
+        session.subscribe_many(filters).await?;
+        let (ingest, ingest_loop, frames) = telemetry.ingest(IngestConfig::default());
+        let ingest_loop = tokio::spawn(ingest_loop.run());
+        let link = Arc::new(session.clone());
+        let (shadows, shadows_loop) =
+            Shadows::open(link, store.write().clone(), ShadowOptions::default()).await?;
+        let (to_shadows, shadow_messages) = mpsc::channel(SHADOW_QUEUE);
+        let shadows_loop = tokio::spawn(shadows_loop.run(shadow_messages));
         let (revision, fleet_revision) = watch::channel(0);
-        let own = session.client_id().to_owned();
-        let router = tokio::spawn(route(session.messages(), registry.clone(), revision, own));
+        let router = Router {
+            registry: registry.clone(),
+            revision,
+            own: session.client_id().to_owned(),
+            subscriptions,
+            ingest,
+            to_shadows,
+        };
+        let router = tokio::spawn(router.run(session.messages()));
         // Subscribed before the devices start, so their first connect events are seen.
         wait_until_connected(&session).await;
         let spec = FleetSpec {
@@ -150,6 +189,11 @@ impl Engine {
             session_loop,
             router,
             registry,
+            telemetry,
+            ingest_loop,
+            frames: Mutex::new(Some(frames)),
+            shadows,
+            shadows_loop,
             fleet_revision,
             broker,
             sandbox: Some((sandbox, fleet)),
@@ -160,6 +204,21 @@ impl Engine {
     /// The things of the fleet, as the registry knows them.
     pub async fn things(&self, query: &ThingQuery) -> Result<Vec<Thing>, EngineError> {
         Ok(self.registry.list(query).await?)
+    }
+
+    /// The device shadows: requests, edits with version checks, the offline outbox.
+    pub fn shadows(&self) -> &Shadows {
+        &self.shadows
+    }
+
+    /// The telemetry store: series, chart buckets, raw messages.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
+    /// The coalesced live telemetry (at most 30 frames a second); the first caller gets it.
+    pub async fn take_frames(&self) -> Option<mpsc::Receiver<Frame>> {
+        self.frames.lock().await.take()
     }
 
     /// A counter that moves whenever the fleet registry changed.
@@ -186,7 +245,11 @@ impl Engine {
     pub async fn shutdown(self) {
         self.session.disconnect();
         let _ = self.session_loop.await;
+        // The router holds the ingest handle: once it is gone the ingest writes its last batch.
         self.router.abort();
+        let _ = self.router.await;
+        let _ = self.ingest_loop.await;
+        self.shadows_loop.abort();
         if let Some((sandbox, fleet)) = self.sandbox {
             if let Err(error) = fleet.shutdown().await {
                 tracing::warn!(%error, "a simulated device did not stop cleanly");
@@ -215,21 +278,57 @@ async fn register_simulated(
     Ok(())
 }
 
-/// Hands every incoming message to the registry and counts the changes. The app's own
-/// connection is not a thing of the fleet, so its lifecycle events are left out.
-async fn route(messages: Messages, registry: Registry, revision: watch::Sender<u64>, own: String) {
-    while let Some(message) = messages.recv().await {
-        if message.topic.starts_with("$aws/events/") && message.topic.ends_with(&format!("/{own}"))
-        {
-            continue;
+/// Sends each incoming message where it belongs: telemetry to the ingest, everything else to
+/// the fleet registry, and shadow topics also to the shadow engine. The app's own connection is
+/// not a thing of the fleet, so its lifecycle events are left out.
+struct Router {
+    registry: Registry,
+    revision: watch::Sender<u64>,
+    own: String,
+    subscriptions: TelemetrySubscriptions,
+    ingest: IngestHandle,
+    to_shadows: mpsc::Sender<Message>,
+}
+
+impl Router {
+    async fn run(self, messages: Messages) {
+        while let Some(message) = messages.recv().await {
+            if let Some(thing) = self.subscriptions.thing_of(&message.topic) {
+                self.telemetry(thing.to_owned(), &message);
+                continue;
+            }
+            if self.is_own_event(&message.topic) {
+                continue;
+            }
+            self.registry_update(&message).await;
+            if message.topic.contains("/shadow/") {
+                // A full queue drops the message; the shadow engine refreshes on its next GET.
+                let _ = self.to_shadows.try_send(message);
+            }
         }
-        match registry
+    }
+
+    fn telemetry(&self, thing: String, message: &Message) {
+        // `offer` never waits: a flood is dropped and counted by the ingest.
+        self.ingest.offer(Incoming {
+            thing,
+            received_ms: now_ms(),
+            topic: message.topic.clone(),
+            payload: message.payload.to_vec(),
+        });
+    }
+
+    fn is_own_event(&self, topic: &str) -> bool {
+        topic.starts_with("$aws/events/") && topic.ends_with(&format!("/{}", self.own))
+    }
+
+    async fn registry_update(&self, message: &Message) {
+        match self
+            .registry
             .apply(&message.topic, &message.payload, now_ms())
             .await
         {
-            Ok(registry::Applied::Updated(_)) => {
-                revision.send_modify(|count| *count += 1);
-            }
+            Ok(registry::Applied::Updated(_)) => self.revision.send_modify(|count| *count += 1),
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, topic = %message.topic, "registry update failed"),
         }
