@@ -158,18 +158,15 @@ fn describe(broker: &BrokerInfo, state: &SessionState) -> (ConnectionState, Stri
         } => (
             ConnectionState::Reconnecting,
             format!(
-                "{} {} Retrying in {:.1} s (attempt {attempt}).",
-                cause.summary,
-                cause.fix,
+                "{cause} Retrying in {:.1} s (attempt {attempt}).",
                 next_retry_in.as_secs_f32()
             ),
         ),
         SessionState::Disconnected { cause } => (
             ConnectionState::Disconnected,
-            cause.as_ref().map_or_else(
-                || "Disconnected.".to_owned(),
-                |cause| format!("{} {}", cause.summary, cause.fix),
-            ),
+            cause
+                .as_ref()
+                .map_or_else(|| "Disconnected.".to_owned(), ToString::to_string),
         ),
     }
 }

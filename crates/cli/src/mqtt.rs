@@ -186,10 +186,8 @@ pub fn describe(state: &ConnectionState) -> String {
     match state {
         ConnectionState::Connecting => "still connecting".to_owned(),
         ConnectionState::Connected { .. } => "connected".to_owned(),
-        ConnectionState::Reconnecting { cause, .. } => format!("{} {}", cause.summary, cause.fix),
-        ConnectionState::Disconnected { cause: Some(cause) } => {
-            format!("{} {}", cause.summary, cause.fix)
-        }
+        ConnectionState::Reconnecting { cause, .. } => cause.to_string(),
+        ConnectionState::Disconnected { cause: Some(cause) } => cause.to_string(),
         ConnectionState::Disconnected { cause: None } => "disconnected".to_owned(),
     }
 }

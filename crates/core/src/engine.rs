@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use companion_sandbox::devices::{FleetSpec, SimulatedFleet};
 use companion_sandbox::{Sandbox, SandboxConfig, SandboxError};
@@ -23,6 +23,7 @@ use crate::session::{
 };
 use crate::shadows::{ShadowOptions, Shadows, ShadowsError};
 use crate::store::{Store, StoreError};
+use crate::telemetry::ingest::now_ms;
 use crate::telemetry::{
     Frame, Incoming, IngestConfig, IngestHandle, IngestStats, Telemetry, TelemetrySubscriptions,
 };
@@ -343,11 +344,4 @@ async fn wait_until_connected(session: &SessionHandle) {
             "the session to the local sandbox is not up yet; starting its devices anyway"
         );
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
 }
