@@ -4,13 +4,23 @@
 //! are embedded once per build, so parallel rustc processes (`cargo test` compiles the library
 //! and its test harness together) never embed a half-written wasm file.
 
-use companion_model::{AppInfoRequest, Command, FleetList, WatchConnection};
+use companion_model::{
+    AppInfoRequest, Command, DeviceGet, FleetList, RawLog, RawLogExport, ShadowClearDesired,
+    ShadowEdit, ShadowOpen, TelemetryChart, WatchConnection,
+};
 
 fn main() {
     let manifest = tauri_build::AppManifest::new().commands(&[
         AppInfoRequest::NAME,
         WatchConnection::NAME,
         FleetList::NAME,
+        DeviceGet::NAME,
+        ShadowOpen::NAME,
+        ShadowEdit::NAME,
+        ShadowClearDesired::NAME,
+        TelemetryChart::NAME,
+        RawLog::NAME,
+        RawLogExport::NAME,
     ]);
     let attributes = tauri_build::Attributes::new()
         .codegen(tauri_build::CodegenContext::new())

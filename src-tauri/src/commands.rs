@@ -2,8 +2,9 @@
 //! (always as the argument named `request`), makes one call and maps the error.
 
 use companion_model::{
-    AppInfo, AppInfoRequest, Command, FleetList, IpcError, ThingSummary, WatchConnection,
-    names_match,
+    AppInfo, AppInfoRequest, Chart, Command, DeviceDetail, DeviceGet, EditSummary, ExportedFile,
+    FleetList, IpcError, RawEntry, RawLog, RawLogExport, ShadowClearDesired, ShadowEdit,
+    ShadowOpen, ShadowPanel, TelemetryChart, ThingSummary, WatchConnection, names_match,
 };
 use tauri::{AppHandle, State};
 
@@ -54,4 +55,68 @@ pub async fn fleet_list(
     request: FleetList,
 ) -> Result<Vec<ThingSummary>, IpcError> {
     shell.fleet(&request).await
+}
+
+registered_as!(DeviceGet, device_get);
+#[tauri::command]
+pub async fn device_get(
+    shell: State<'_, Shell>,
+    request: DeviceGet,
+) -> Result<DeviceDetail, IpcError> {
+    shell.device(&request.thing).await
+}
+
+registered_as!(ShadowOpen, shadow_open);
+#[tauri::command]
+pub async fn shadow_open(
+    shell: State<'_, Shell>,
+    request: ShadowOpen,
+) -> Result<ShadowPanel, IpcError> {
+    shell.shadow_open(&request.shadow).await
+}
+
+registered_as!(ShadowEdit, shadow_edit);
+#[tauri::command]
+pub async fn shadow_edit(
+    shell: State<'_, Shell>,
+    request: ShadowEdit,
+) -> Result<EditSummary, IpcError> {
+    shell.shadow_edit(&request.shadow, &request.desired).await
+}
+
+registered_as!(ShadowClearDesired, shadow_clear_desired);
+#[tauri::command]
+pub async fn shadow_clear_desired(
+    shell: State<'_, Shell>,
+    request: ShadowClearDesired,
+) -> Result<EditSummary, IpcError> {
+    shell.shadow_clear_desired(&request.shadow).await
+}
+
+registered_as!(TelemetryChart, telemetry_chart);
+#[tauri::command]
+pub async fn telemetry_chart(
+    shell: State<'_, Shell>,
+    request: TelemetryChart,
+) -> Result<Chart, IpcError> {
+    let now_ms = companion_core::telemetry::now_ms();
+    shell
+        .chart(&request.thing, &request.series, request.span, now_ms)
+        .await
+}
+
+registered_as!(RawLog, raw_log);
+#[tauri::command]
+pub async fn raw_log(shell: State<'_, Shell>, request: RawLog) -> Result<Vec<RawEntry>, IpcError> {
+    shell.raw_log(&request.thing, request.limit).await
+}
+
+registered_as!(RawLogExport, raw_log_export);
+#[tauri::command]
+pub async fn raw_log_export(
+    shell: State<'_, Shell>,
+    request: RawLogExport,
+) -> Result<ExportedFile, IpcError> {
+    let now_ms = companion_core::telemetry::now_ms();
+    shell.export_raw_log(&request.thing, now_ms).await
 }

@@ -3,12 +3,15 @@
 use std::time::Duration;
 
 use companion_core::engine::{Engine, EngineConfig};
-use companion_model::FleetChanged;
+use companion_core::shadows::{EditId, Shadows};
+use companion_core::telemetry::Frame;
+use companion_model::{FleetChanged, SeriesValue, ShadowChanged, ShadowRef, TelemetryFrame};
 use tauri::{AppHandle, Manager};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::Shell;
 use crate::events::emit;
+use crate::shell::shadow_ref;
 
 /// Starts the engine in the app's data directory, then emits every connection change until the
 /// session ends.
@@ -18,6 +21,10 @@ pub async fn run(app: AppHandle) {
     let mut connection = match Engine::start(config).await {
         Ok(engine) => {
             tauri::async_runtime::spawn(forward_fleet(app.clone(), engine.fleet_changes()));
+            tauri::async_runtime::spawn(forward_shadows(app.clone(), engine.shadows().clone()));
+            if let Some(frames) = engine.take_frames().await {
+                tauri::async_runtime::spawn(forward_telemetry(app.clone(), frames));
+            }
             shell.engine_started(engine).await
         }
         Err(error) => {
@@ -48,6 +55,58 @@ async fn forward_fleet(app: AppHandle, mut fleet: watch::Receiver<u64>) {
         tokio::time::sleep(AT_MOST_EVERY).await;
         if fleet.changed().await.is_err() {
             break;
+        }
+    }
+}
+
+/// Tells the window which shadow changed: a new document of a followed shadow, or a new state
+/// of one of its edits. The page reads the shadow again.
+async fn forward_shadows(app: AppHandle, shadows: Shadows) {
+    let mut changes = shadows.changes();
+    let mut edits = shadows.edit_events();
+    loop {
+        let shadow = tokio::select! {
+            change = changes.recv() => match change {
+                Ok(change) => Some(shadow_ref(&change.thing, &change.shadow)),
+                Err(broadcast::error::RecvError::Lagged(_)) => None,
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            event = edits.recv() => match event {
+                Ok(event) => edit_shadow(&shadows, event.id).await,
+                Err(broadcast::error::RecvError::Lagged(_)) => None,
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+        };
+        if let Some(shadow) = shadow
+            && let Err(error) = emit(&app, &ShadowChanged { shadow })
+        {
+            tracing::warn!(%error, "shadow change not delivered to the window");
+        }
+    }
+}
+
+/// The shadow an edit belongs to.
+async fn edit_shadow(shadows: &Shadows, id: EditId) -> Option<ShadowRef> {
+    let edits = shadows.edits().await.ok()?;
+    let record = edits.into_iter().find(|record| record.id == id)?;
+    Some(shadow_ref(&record.thing, &record.shadow))
+}
+
+/// Sends the engine's coalesced telemetry frames (at most 30 a second) to the window.
+async fn forward_telemetry(app: AppHandle, mut frames: mpsc::Receiver<Frame>) {
+    while let Some(frame) = frames.recv().await {
+        let updates = frame
+            .updates
+            .into_iter()
+            .map(|u| SeriesValue {
+                thing: u.thing,
+                series: u.series,
+                at_ms: u.at_ms,
+                value: u.value,
+            })
+            .collect();
+        if let Err(error) = emit(&app, &TelemetryFrame { updates }) {
+            tracing::warn!(%error, "telemetry frame not delivered to the window");
         }
     }
 }

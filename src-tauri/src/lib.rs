@@ -30,7 +30,14 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::watch_connection,
-            commands::fleet_list
+            commands::fleet_list,
+            commands::device_get,
+            commands::shadow_open,
+            commands::shadow_edit,
+            commands::shadow_clear_desired,
+            commands::telemetry_chart,
+            commands::raw_log,
+            commands::raw_log_export
         ])
         .build(context());
     match result {

@@ -1,3 +1,7 @@
+mod workbench;
+
+pub(crate) use workbench::shadow_ref;
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -74,12 +78,7 @@ impl Shell {
     /// The fleet as the engine's registry knows it.
     pub async fn fleet(&self, request: &FleetList) -> Result<Vec<ThingSummary>, IpcError> {
         let engine = self.engine.lock().await;
-        let Some(engine) = engine.as_ref() else {
-            return Err(IpcError::new(
-                ErrorCode::Unavailable,
-                "The engine is still starting; the fleet appears in a moment.",
-            ));
-        };
+        let engine = engine.as_ref().ok_or_else(unavailable)?;
         let query = ThingQuery {
             filter: thing_filter(request.filter),
             search: request.search.clone().filter(|s| !s.trim().is_empty()),
@@ -169,6 +168,14 @@ fn describe(broker: &BrokerInfo, state: &SessionState) -> (ConnectionState, Stri
                 .map_or_else(|| "Disconnected.".to_owned(), ToString::to_string),
         ),
     }
+}
+
+/// The answer to any call made while the engine is still starting.
+fn unavailable() -> IpcError {
+    IpcError::new(
+        ErrorCode::Unavailable,
+        "The engine is still starting; try again in a moment.",
+    )
 }
 
 /// `text` with a capital first letter and a full stop, as the status bar shows sentences.

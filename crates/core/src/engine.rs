@@ -207,6 +207,11 @@ impl Engine {
         Ok(self.registry.list(query).await?)
     }
 
+    /// The fleet registry: things, presence, jobs.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The device shadows: requests, edits with version checks, the offline outbox.
     pub fn shadows(&self) -> &Shadows {
         &self.shadows

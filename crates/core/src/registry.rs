@@ -9,6 +9,7 @@
 //!   indexes keep a 10,000-thing list fast (see the telemetry benchmark's registry figures).
 //! * [`Registry::jobs`] is a device's jobs view: executions with status and progress.
 
+pub mod controls;
 pub mod observe;
 pub mod presence;
 

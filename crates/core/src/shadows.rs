@@ -70,8 +70,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use companion_awsiot::shadow::{
-    DeleteShadowResponse, Object, ShadowDeltaEvent, ShadowDocumentsEvent, ShadowResponse,
-    ShadowState, UpdateShadowRequest, UpdateShadowResponse, client,
+    DeleteShadowResponse, Object, ShadowConfig, ShadowDeltaEvent, ShadowDocumentsEvent,
+    ShadowResponse, ShadowState, UpdateShadowRequest, UpdateShadowResponse, client,
 };
 use companion_awsiot::topic::ShadowKind;
 use companion_awsiot::{Outgoing, ThingName, Topic};
@@ -86,7 +86,7 @@ pub use diff::{Change, diff};
 pub use edit::{Conflict, Edit, EditEvent, EditId, EditRecord, EditState};
 pub use error::ShadowsError;
 pub use link::{LinkFuture, MessageSource, ShadowLink};
-pub use view::{ShadowChanged, ShadowView, reported_matches};
+pub use view::{ShadowChanged, ShadowView, check_edit, reported_matches};
 
 use db::{Basis, EditRow};
 use error::corrupt;
@@ -363,6 +363,18 @@ impl Shadows {
             .and_then(|s| s.borrow().clone())
     }
 
+    /// The shadows of `thing` the engine knows (followed, cached or with edits): the classic
+    /// one first, then named ones by name.
+    pub fn known(&self, thing: &ThingName) -> Vec<ShadowKind> {
+        let mut kinds: Vec<ShadowKind> = lock(&self.inner.views)
+            .keys()
+            .filter(|(t, _)| t == thing)
+            .map(|(_, kind)| kind.clone())
+            .collect();
+        kinds.sort_by(|a, b| shadow_order(a).cmp(&shadow_order(b)));
+        kinds
+    }
+
     /// Every change of every followed shadow.
     pub fn changes(&self) -> broadcast::Receiver<ShadowChanged> {
         self.inner.changes.subscribe()
@@ -515,6 +527,16 @@ impl Shadows {
         base: Option<u64>,
     ) -> Result<Edit, ShadowsError> {
         let key = (thing.clone(), shadow.clone());
+        let current = self.cached(thing, shadow);
+        check_edit(
+            &serde_json::Value::Object(desired.clone()),
+            current.as_ref(),
+            &ShadowConfig::default(),
+        )
+        .map_err(|error| ShadowsError::InvalidEdit {
+            code: error.code,
+            message: error.message,
+        })?;
         let _order = self.inner.edit_order.lock().await;
         let basis = self.basis(&key, base).await?;
         let events = self.inner.edits.subscribe();
@@ -633,6 +655,14 @@ fn rejected(code: u16, message: String) -> ShadowsError {
 
 fn unexpected(response: &ShadowResponse) -> ShadowsError {
     ShadowsError::Unexpected(format!("{response:?}"))
+}
+
+/// Classic first, then named shadows by name.
+fn shadow_order(kind: &ShadowKind) -> (bool, Option<&str>) {
+    match kind {
+        ShadowKind::Classic => (false, None),
+        ShadowKind::Named(name) => (true, Some(name.as_str())),
+    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 pub use coalesce::{Coalescer, Frame, SeriesUpdate};
 pub use decode::{DecodeError, DecodeOptions, Reading, decode};
-pub use ingest::{Incoming, IngestConfig, IngestHandle, IngestLoop, IngestStats};
+pub use ingest::{Incoming, IngestConfig, IngestHandle, IngestLoop, IngestStats, now_ms};
 pub use subscriptions::TelemetrySubscriptions;
 
 use crate::store::{Store, StoreError};

@@ -8,13 +8,23 @@
 
 mod app;
 mod connection;
+mod device;
 mod error;
 mod fleet;
+mod shadow;
 
 pub use app::{AppInfo, AppInfoRequest, BuildProfile, RadioMode};
 pub use connection::{BrokerMode, ConnectionChanged, ConnectionState, WatchConnection};
+pub use device::{
+    Chart, ChartPoint, ChartSpan, DeviceDetail, DeviceGet, ExportedFile, JobSummary, RawEntry,
+    RawLog, RawLogExport, SeriesValue, TelemetryChart, TelemetryFrame,
+};
 pub use error::{ErrorCode, IpcError};
 pub use fleet::{FleetChanged, FleetFilter, FleetList, Presence, ThingSummary};
+pub use shadow::{
+    Control, ControlKind, EditStatus, EditSummary, HistoryItem, ShadowChange, ShadowChanged,
+    ShadowClearDesired, ShadowDocument, ShadowEdit, ShadowOpen, ShadowPanel, ShadowRef,
+};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -80,6 +90,15 @@ mod tests {
             ConnectionChanged::NAME,
             FleetList::NAME,
             FleetChanged::NAME,
+            DeviceGet::NAME,
+            TelemetryChart::NAME,
+            TelemetryFrame::NAME,
+            RawLog::NAME,
+            RawLogExport::NAME,
+            ShadowOpen::NAME,
+            ShadowEdit::NAME,
+            ShadowClearDesired::NAME,
+            ShadowChanged::NAME,
         ] {
             assert!(valid(name), "{name:?} is not a valid Tauri name");
         }

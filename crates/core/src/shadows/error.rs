@@ -21,6 +21,14 @@ pub enum ShadowsError {
         /// AWS's message.
         message: String,
     },
+    /// An edit breaks the Shadow service's rules (AWS's code and message); nothing was queued.
+    #[error("the edit was not queued: the Shadow service would reject it ({code}): {message}")]
+    InvalidEdit {
+        /// The code the service would answer with, e.g. 400 or 413.
+        code: u16,
+        /// The service's message.
+        message: String,
+    },
     /// A response of the wrong kind carried our token.
     #[error("the Shadow service answered with an unexpected message: {0}")]
     Unexpected(String),

@@ -834,7 +834,12 @@ async fn an_app_crash_between_publish_and_accepted_does_not_apply_the_edit_twice
 
 #[tokio::test]
 async fn an_edit_the_service_refuses_is_rejected_with_its_reason_and_the_next_goes_on() {
-    let (link, rx) = ModelLink::new(true);
+    // A service stricter than AWS's defaults (the app checks edits against the defaults).
+    let strict = ShadowStore::new(ShadowConfig {
+        max_depth: 3,
+        ..Default::default()
+    });
+    let (link, rx) = ModelLink::with_service(true, strict);
     create(&link, "lamp", json!({"on": false}));
     let shadows = engine(&link, rx, memory_pool().await).await;
     let lamp = thing("lamp");
@@ -842,11 +847,11 @@ async fn an_edit_the_service_refuses_is_rejected_with_its_reason_and_the_next_go
         .get(&lamp, &ShadowKind::Classic)
         .await
         .expect("read");
-    let too_deep = object(json!({"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}));
+    let too_deep = object(json!({"a": {"b": {"c": {"d": 1}}}}));
     let mut refused = shadows
         .edit(&lamp, &ShadowKind::Classic, too_deep, None)
         .await
-        .expect("queued");
+        .expect("queued: within AWS's default limits");
     let mut fine = shadows
         .edit(
             &lamp,
@@ -865,5 +870,39 @@ async fn an_edit_the_service_refuses_is_rejected_with_its_reason_and_the_next_go
         settled(&mut fine).await,
         EditState::Pending { version: 2 },
         "the next edit, based on the version the refused one left alone, goes on"
+    );
+}
+
+#[tokio::test]
+async fn an_edit_that_breaks_aws_rules_is_refused_before_it_is_queued() {
+    let (link, rx) = ModelLink::new(true);
+    create(&link, "lamp", json!({"on": false}));
+    let shadows = engine(&link, rx, memory_pool().await).await;
+    let lamp = thing("lamp");
+    shadows
+        .get(&lamp, &ShadowKind::Classic)
+        .await
+        .expect("read");
+    let cases = [
+        (
+            json!({"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}),
+            400,
+        ),
+        (json!({"list": [1, null]}), 400),
+        (json!({"blob": "x".repeat(8200)}), 413),
+    ];
+    for (patch, expected) in cases {
+        let error = shadows
+            .edit(&lamp, &ShadowKind::Classic, object(patch.clone()), None)
+            .await
+            .expect_err("refused");
+        let ShadowsError::InvalidEdit { code, message } = error else {
+            panic!("{patch}: expected InvalidEdit, got {error:?}");
+        };
+        assert_eq!(code, expected, "{patch}: {message}");
+    }
+    assert!(
+        shadows.edits().await.expect("outbox").is_empty(),
+        "nothing reached the outbox"
     );
 }

@@ -2,8 +2,12 @@
 //! when a later edit supersedes an earlier one, when a 409 hides our own earlier attempt.
 
 use companion_awsiot::ThingName;
-use companion_awsiot::shadow::document::{delta, json_equal};
-use companion_awsiot::shadow::{GetShadowResponse, Object, ShadowSnapshot};
+use companion_awsiot::shadow::document::{Document, delta, json_equal, merge};
+use companion_awsiot::shadow::request::parse_update;
+use companion_awsiot::shadow::wire::Nullable;
+use companion_awsiot::shadow::{
+    GetShadowResponse, Object, ShadowConfig, ShadowError, ShadowSnapshot,
+};
 use companion_awsiot::topic::ShadowKind;
 use serde_json::Value;
 
@@ -61,6 +65,35 @@ pub struct ShadowChanged {
     pub current: ShadowView,
     /// `current.version`, for convenience.
     pub version: u64,
+}
+
+/// Judges a desired-state patch as the Shadow service would before it is queued, so that a
+/// bad edit is refused at once with AWS's code and message instead of failing later in the
+/// outbox: it must be a JSON object without nulls in arrays, no deeper than the limit, and the
+/// document it would produce from `current` must fit the size limit.
+pub fn check_edit(
+    patch: &Value,
+    current: Option<&ShadowView>,
+    config: &ShadowConfig,
+) -> Result<Object, ShadowError> {
+    let payload = serde_json::json!({ "state": { "desired": patch } });
+    let request = parse_update(payload.to_string().as_bytes(), config)?;
+    let desired = match request.state.map(|state| state.desired) {
+        Some(Nullable::Value(desired)) => desired,
+        // `parse_update` accepts a null section; an edit must be an object.
+        _ => return Err(ShadowError::desired_not_object()),
+    };
+    let mut document = Document::default();
+    if let Some(view) = current {
+        document.desired = view.desired.clone();
+        document.reported = view.reported.clone();
+    }
+    let mut metadata = Object::new();
+    merge(&mut document.desired, &mut metadata, &desired, 0);
+    if document.size() > config.max_document_bytes {
+        return Err(ShadowError::payload_too_large());
+    }
+    Ok(desired)
 }
 
 /// Whether the device reports what `patch` asked for: every leaf of the patch equals the

@@ -332,7 +332,7 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// The wall clock in epoch milliseconds.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
