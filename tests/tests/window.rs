@@ -35,6 +35,7 @@ async fn scenario(window: &AppWindow) -> Result<(), String> {
     window.find("#nav-fleet").await?;
     connection_event_arrives(window).await?;
     fleet_lists_the_simulated_devices(window).await?;
+    device_page_controls_the_device(window).await?;
     for (slug, title) in PAGES {
         visit(window, slug, title).await?;
         window.screenshot(slug).await?;
@@ -103,6 +104,105 @@ async fn fleet_lists_the_simulated_devices(window: &AppWindow) -> Result<(), Str
         .map_err(|e| format!("the search narrows the list: {e}"))?;
     window.screenshot("fleet-search").await?;
     Ok(())
+}
+
+/// The plug's device page: its switch writes desired state and the simulated plug's reported
+/// state follows; the telemetry chart, the raw log and its export, the history and the named
+/// shadow `config` are there.
+async fn device_page_controls_the_device(window: &AppWindow) -> Result<(), String> {
+    click(
+        window,
+        "#fleet-table tr[data-thing=\"plug-0002\"] button.link",
+    )
+    .await?;
+    window
+        .wait_for_value(
+            "document.querySelector('#page-title').textContent",
+            json!("plug-0002"),
+        )
+        .await?;
+    let switch = "document.querySelector('#control-on')";
+    window
+        .wait_for_value(&format!("{switch} !== null"), json!(true))
+        .await
+        .map_err(|e| format!("the plug's power switch: {e}"))?;
+    let reported =
+        "document.querySelector('#shadow-table tr[data-key=\"on\"] td:nth-child(3)').textContent";
+    let before = window.eval(reported).await?;
+    let wanted = if before == json!("true") {
+        "false"
+    } else {
+        "true"
+    };
+    click(window, "#control-on").await?;
+    window
+        .wait_for_value(reported, json!(wanted))
+        .await
+        .map_err(|e| format!("the plug reports what the switch asked for: {e}"))?;
+    window
+        .wait_for_value(
+            "document.querySelector('.control[data-key=\"on\"] .badge').dataset.status",
+            json!("applied"),
+        )
+        .await
+        .map_err(|e| format!("the edit is shown as applied: {e}"))?;
+    window
+        .wait_for_value(
+            &format!("{switch}.getAttribute('aria-checked')"),
+            json!(wanted),
+        )
+        .await?;
+    window
+        .wait_for_value(
+            "document.querySelector('#telemetry-chart') !== null",
+            json!(true),
+        )
+        .await
+        .map_err(|e| format!("a telemetry chart from the plug's samples: {e}"))?;
+    window
+        .wait_for_value(
+            "document.querySelector('#raw-log li') !== null",
+            json!(true),
+        )
+        .await
+        .map_err(|e| format!("the raw log lists the plug's messages: {e}"))?;
+    click(window, "#raw-export").await?;
+    window
+        .wait_for_value(
+            "document.querySelector('#raw-exported') !== null",
+            json!(true),
+        )
+        .await
+        .map_err(|e| format!("the raw log is exported: {e}"))?;
+    window
+        .wait_for_value(
+            "document.querySelector('#shadow-history') !== null",
+            json!(true),
+        )
+        .await?;
+    window
+        .eval("document.querySelector('main').scrollTo(0, 0)")
+        .await?;
+    window.screenshot("device").await?;
+    click(window, "#shadow-tab-config").await?;
+    window
+        .wait_for_value(
+            "document.querySelector('#control-firmware_channel') !== null",
+            json!(true),
+        )
+        .await
+        .map_err(|e| format!("the named shadow `config` has its controls: {e}"))?;
+    window
+        .eval("document.querySelector('main').scrollTo(0, 0)")
+        .await?;
+    window.screenshot("device-config-shadow").await?;
+    click(window, "#device-back").await?;
+    window
+        .wait_for_value(
+            "document.querySelector('#fleet-table') !== null",
+            json!(true),
+        )
+        .await
 }
 
 async fn visit(window: &AppWindow, slug: &str, title: &str) -> Result<(), String> {

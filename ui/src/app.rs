@@ -7,7 +7,7 @@ use yew::prelude::*;
 use crate::components::{NavBar, StatusBar};
 use crate::hooks::{use_event, use_page_shortcuts};
 use crate::ipc;
-use crate::pages::{ActivityPage, FleetPage, ProvisionPage, SettingsPage};
+use crate::pages::{ActivityPage, DevicePage, FleetPage, ProvisionPage, SettingsPage};
 use crate::state::{Action, AppState, Page};
 use crate::theme::{self, ThemePreference};
 
@@ -26,10 +26,10 @@ pub fn App() -> Html {
     html! {
         <div class="shell">
             <a class="skip-link" href="#main">{ "Skip to content" }</a>
-            <NavBar current={state.page} on_navigate={on_navigate} />
+            <NavBar current={state.page} on_navigate={on_navigate.clone()} />
             <main id="main" class="page" tabindex="-1" data-page={state.page.slug()} aria-labelledby="page-title">
-                <h1 id="page-title">{ state.page.title() }</h1>
-                { page_content(&state, dispatch.to_callback().reform(Action::SetTheme)) }
+                { heading(&state, &on_navigate) }
+                { page_content(&state, &dispatch) }
             </main>
             <StatusBar
                 connection={state.connection.clone()}
@@ -40,9 +40,31 @@ pub fn App() -> Html {
     }
 }
 
-fn page_content(state: &AppState, on_theme: Callback<ThemePreference>) -> Html {
+/// The page's title; on a device page, the thing's name under a way back to the fleet.
+fn heading(state: &AppState, on_navigate: &Callback<Page>) -> Html {
+    match &state.device {
+        Some(thing) => {
+            let back = on_navigate.reform(|_: MouseEvent| Page::Fleet);
+            html! {
+                <>
+                    <button type="button" class="back" id="device-back" onclick={back}>{ "‹ Fleet" }</button>
+                    <h1 id="page-title" class="mono">{ thing }</h1>
+                </>
+            }
+        }
+        None => html! { <h1 id="page-title">{ state.page.title() }</h1> },
+    }
+}
+
+fn page_content(state: &AppState, dispatch: &UseReducerDispatcher<AppState>) -> Html {
+    let on_theme: Callback<ThemePreference> = dispatch.to_callback().reform(Action::SetTheme);
     match state.page {
-        Page::Fleet => html! { <FleetPage /> },
+        Page::Fleet => match &state.device {
+            Some(thing) => html! { <DevicePage key={thing.clone()} thing={thing.clone()} /> },
+            None => {
+                html! { <FleetPage on_open={dispatch.to_callback().reform(Action::OpenDevice)} /> }
+            }
+        },
         Page::Provision => html! { <ProvisionPage /> },
         Page::Activity => html! { <ActivityPage /> },
         Page::Settings => html! {

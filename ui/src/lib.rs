@@ -11,6 +11,7 @@ pub mod ipc;
 pub mod pages;
 pub mod state;
 pub mod theme;
+pub mod workbench;
 
 /// Mounts the app on the document body. Called once by the wasm entry point.
 pub fn start() {

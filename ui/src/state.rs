@@ -82,6 +82,8 @@ impl<T> From<Result<T, IpcError>> for Load<T> {
 pub struct AppState {
     /// The page on screen.
     pub page: Page,
+    /// The thing whose device page is open over the fleet list, if any.
+    pub device: Option<String>,
     /// The user's theme choice.
     pub theme: ThemePreference,
     /// What the backend reported about itself.
@@ -97,6 +99,7 @@ impl AppState {
     pub fn new(page: Page, theme: ThemePreference) -> Self {
         Self {
             page,
+            device: None,
             theme,
             app_info: Load::Pending,
             connection: None,
@@ -108,8 +111,10 @@ impl AppState {
 /// What can happen to the frame.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// The user went to a page.
+    /// The user went to a page (which closes an open device page).
     Navigate(Page),
+    /// The user opened a thing's device page.
+    OpenDevice(String),
     /// The user picked a theme.
     SetTheme(ThemePreference),
     /// The backend answered `app_info`.
@@ -126,7 +131,14 @@ impl Reducible for AppState {
     fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
         let mut next = (*self).clone();
         match action {
-            Action::Navigate(page) => next.page = page,
+            Action::Navigate(page) => {
+                next.page = page;
+                next.device = None;
+            }
+            Action::OpenDevice(thing) => {
+                next.page = Page::Fleet;
+                next.device = Some(thing);
+            }
             Action::SetTheme(theme) => next.theme = theme,
             Action::AppInfoLoaded(result) => next.app_info = result.into(),
             Action::ConnectionChanged(event) => {
@@ -170,6 +182,21 @@ mod tests {
             "theme must not change"
         );
         assert_eq!(state.app_info, Load::Pending, "app info must not change");
+    }
+
+    #[test]
+    fn a_device_page_opens_over_the_fleet_and_any_navigation_closes_it() {
+        let state = start()
+            .reduce(Action::Navigate(Page::Settings))
+            .reduce(Action::OpenDevice("plug-0002".into()));
+        assert_eq!(
+            state.page,
+            Page::Fleet,
+            "the device page belongs to the fleet"
+        );
+        assert_eq!(state.device.as_deref(), Some("plug-0002"));
+        let back = state.reduce(Action::Navigate(Page::Fleet));
+        assert_eq!(back.device, None, "the fleet item goes back to the list");
     }
 
     #[test]

@@ -4,12 +4,18 @@ mod about_panel;
 mod icon;
 mod nav_bar;
 mod not_built;
+mod raw_log_panel;
+mod shadow_workbench;
 mod status_bar;
+mod telemetry_panel;
 mod theme_switch;
 
 pub use about_panel::{AboutPanel, AboutPanelProps};
 pub use icon::{Icon, IconName, IconProps};
 pub use nav_bar::{NavBar, NavBarProps};
 pub use not_built::{NotBuilt, NotBuiltProps};
+pub use raw_log_panel::{RawLogPanel, RawLogPanelProps};
+pub use shadow_workbench::{JsonEditor, JsonEditorProps, ShadowWorkbench, ShadowWorkbenchProps};
 pub use status_bar::{StatusBar, StatusBarProps};
+pub use telemetry_panel::{TelemetryPanel, TelemetryPanelProps};
 pub use theme_switch::{ThemeSwitch, ThemeSwitchProps};

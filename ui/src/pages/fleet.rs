@@ -7,10 +7,17 @@ use crate::hooks::use_event;
 use crate::ipc;
 use crate::state::Load;
 
+/// Props of [`FleetPage`].
+#[derive(Debug, Properties, PartialEq)]
+pub struct FleetPageProps {
+    /// Opens a thing's device page.
+    pub on_open: Callback<String>,
+}
+
 /// Every thing of the active connection profile: online state, firmware, sync, jobs — listed
 /// again whenever the backend says the fleet changed.
 #[component]
-pub fn FleetPage() -> Html {
+pub fn FleetPage(props: &FleetPageProps) -> Html {
     let filter = use_state(FleetFilter::default);
     let search = use_state(String::new);
     let things = use_state(|| Load::<Vec<ThingSummary>>::Pending);
@@ -57,7 +64,7 @@ pub fn FleetPage() -> Html {
                     oninput={on_search}
                 />
             </div>
-            { fleet_body(&things) }
+            { fleet_body(&things, &props.on_open) }
         </div>
     }
 }
@@ -81,7 +88,7 @@ fn filter_chips(current: FleetFilter, setter: &UseStateHandle<FleetFilter>) -> H
     html! { <div class="chips" role="group" aria-label="Show">{ for chips }</div> }
 }
 
-fn fleet_body(things: &Load<Vec<ThingSummary>>) -> Html {
+fn fleet_body(things: &Load<Vec<ThingSummary>>, on_open: &Callback<String>) -> Html {
     match things {
         Load::Pending => html! { <p class="muted" aria-busy="true">{ "Loading the fleet…" }</p> },
         Load::Failed(error) => html! { <p class="error" role="alert">{ &error.message }</p> },
@@ -105,7 +112,7 @@ fn fleet_body(things: &Load<Vec<ThingSummary>>) -> Html {
                                 <th scope="col" class="wide">{ "Jobs" }</th>
                             </tr>
                         </thead>
-                        <tbody>{ for list.iter().map(thing_row) }</tbody>
+                        <tbody>{ for list.iter().map(|thing| thing_row(thing, on_open)) }</tbody>
                     </table>
                 </div>
                 <p class="muted">{ count_label(list.len()) }</p>
@@ -114,7 +121,11 @@ fn fleet_body(things: &Load<Vec<ThingSummary>>) -> Html {
     }
 }
 
-fn thing_row(thing: &ThingSummary) -> Html {
+fn thing_row(thing: &ThingSummary, on_open: &Callback<String>) -> Html {
+    let open = {
+        let name = thing.name.clone();
+        on_open.reform(move |_: MouseEvent| name.clone())
+    };
     let (presence, label) = match thing.presence {
         Presence::Online => ("online", "Online"),
         Presence::Offline => ("offline", "Offline"),
@@ -124,7 +135,7 @@ fn thing_row(thing: &ThingSummary) -> Html {
     let dash = || "—".to_owned();
     html! {
         <tr data-thing={thing.name.clone()} data-presence={presence}>
-            <td class="mono">{ &thing.name }</td>
+            <td class="mono"><button type="button" class="link" onclick={open}>{ &thing.name }</button></td>
             <td title={reason}><span class={classes!("presence", presence)} aria-hidden="true"></span>{ label }</td>
             <td class="wide">{ thing.model.clone().unwrap_or_else(dash) }</td>
             <td class="wide mono">{ thing.firmware.clone().unwrap_or_else(dash) }</td>

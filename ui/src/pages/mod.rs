@@ -1,11 +1,13 @@
 //! The app's pages, one per file.
 
 mod activity;
+mod device;
 mod fleet;
 mod provision;
 mod settings;
 
 pub use activity::ActivityPage;
-pub use fleet::FleetPage;
+pub use device::{DevicePage, DevicePageProps};
+pub use fleet::{FleetPage, FleetPageProps};
 pub use provision::ProvisionPage;
 pub use settings::{SettingsPage, SettingsPageProps};
