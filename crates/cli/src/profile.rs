@@ -14,7 +14,8 @@ use companion_core::profile::{
     Target,
 };
 use companion_core::profiles::{
-    Identities, Profiles, ProfilesError, SavedProfile, check_profile_name, profile_json,
+    Identities, Profiles, ProfilesError, SavedProfile, check_profile_name, password_name,
+    profile_json, summary,
 };
 use companion_core::store::Store;
 use companion_core::vault::{AsyncVault, VaultError};
@@ -176,25 +177,18 @@ async fn add(args: &AddArgs, store: &Store, vault: &AsyncVault) -> Result<(), Cl
     if profiles.get(&profile.name).await.is_ok() {
         return Err(profiles_error(ProfilesError::ProfileExists(profile.name)));
     }
+    let identities = Identities::new(store.clone(), vault.clone());
     if let Some(identity) = &args.identity {
-        Identities::new(store.clone(), vault.clone())
+        identities
             .get(identity)
             .await
             .map_err(|e| with_import_hint(profiles_error(e), identity))?;
     }
-    let password = password_name(args);
-    if let Some(name) = &password {
-        vault
-            .store_password(name.clone(), read_secret_line()?)
-            .await
-            .map_err(vault_error)?;
-    }
-    if let Err(error) = profiles.add(&profile).await {
-        if let Some(name) = password {
-            let _ = vault.remove_password(name).await;
-        }
-        return Err(profiles_error(error));
-    }
+    let password = args.password_stdin.then(read_secret_line).transpose()?;
+    profiles
+        .add_with_password(&profile, password, &identities)
+        .await
+        .map_err(profiles_error)?;
     output::line(&format!(
         "Saved profile {}: {}. Make it the default with `companion profile use {}`.",
         profile.name,
@@ -227,14 +221,14 @@ async fn list(profiles: &Profiles, json: bool) -> Result<(), CliError> {
 }
 
 async fn remove(profiles: &Profiles, vault: &AsyncVault, name: &str) -> Result<(), CliError> {
-    let removed = profiles.remove(name).await.map_err(profiles_error)?;
-    if let Some(password) = owned_password(&removed) {
-        match vault.remove_password(password).await {
-            Ok(()) | Err(VaultError::PasswordNotFound(_)) => {}
-            Err(error) => output::error(&format!(
-                "the profile is removed, but its password could not be removed from the keyring: {error}"
-            )),
-        }
+    let (_, leftover) = profiles
+        .remove_with_password(name, vault)
+        .await
+        .map_err(profiles_error)?;
+    if let Some(error) = leftover {
+        output::error(&format!(
+            "the profile is removed, but its password could not be removed from the keyring: {error}"
+        ));
     }
     output::line(&format!("Removed profile {name}."));
     Ok(())
@@ -306,7 +300,7 @@ fn mqtt_target(args: &AddArgs) -> Result<Target, CliError> {
         port,
         tls,
         username: args.username.clone(),
-        password: password_name(args),
+        password: args.password_stdin.then(|| password_name(&args.name)),
     }))
 }
 
@@ -328,70 +322,12 @@ fn read_ca(path: &Path) -> Result<String, CliError> {
 }
 
 /// The keyring name of the password a profile keeps (`profile.<name>`).
-fn password_name(args: &AddArgs) -> Option<String> {
-    args.password_stdin
-        .then(|| format!("profile.{}", args.name))
-}
-
-/// The password stored for this profile by `profile add`, if it has one.
-fn owned_password(profile: &Profile) -> Option<String> {
-    let own = format!("profile.{}", profile.name);
-    match &profile.target {
-        Target::Mqtt(Mqtt {
-            password: Some(password),
-            ..
-        }) if *password == own => Some(own),
-        _ => None,
-    }
-}
-
 fn kind(target: &Target) -> &'static str {
     match target {
         Target::AwsIot(_) => "aws_iot",
         Target::Mqtt(_) => "mqtt",
         Target::Sandbox(_) => "sandbox",
     }
-}
-
-/// One line about where a profile connects and with what.
-pub fn summary(profile: &Profile) -> String {
-    match &profile.target {
-        Target::AwsIot(aws) => aws_summary(aws),
-        Target::Mqtt(mqtt) => mqtt_summary(mqtt),
-        Target::Sandbox(SandboxTarget::Plain) => "the local sandbox (plain MQTT)".to_owned(),
-        Target::Sandbox(SandboxTarget::Mtls { identity }) => {
-            format!("the local sandbox (mutual TLS, identity {identity})")
-        }
-    }
-}
-
-fn aws_summary(aws: &AwsIot) -> String {
-    let how = match &aws.transport {
-        AwsTransport::Mtls8883 { identity } => format!("mutual TLS, identity {identity}"),
-        AwsTransport::Mtls443Alpn { identity } => {
-            format!("mutual TLS with ALPN, identity {identity}")
-        }
-        AwsTransport::CustomAuthorizer443(auth) => {
-            format!("custom authorizer {}", auth.authorizer)
-        }
-    };
-    format!("AWS IoT {}:{} ({how})", aws.endpoint, aws.port())
-}
-
-fn mqtt_summary(mqtt: &Mqtt) -> String {
-    let (scheme, identity) = match &mqtt.tls {
-        MqttTls::None => ("mqtt", None),
-        MqttTls::ServerOnly { .. } => ("mqtts", None),
-        MqttTls::Mutual { identity, .. } => ("mqtts", Some(identity)),
-    };
-    let mut text = format!("{scheme}://{}:{}", mqtt.host, mqtt.port);
-    if let Some(identity) = identity {
-        text.push_str(&format!(" (identity {identity})"));
-    }
-    if let Some(username) = &mqtt.username {
-        text.push_str(&format!(" as {username}"));
-    }
-    text
 }
 
 /// The database file: `<dir>/companion.db`, `dir` defaulting to the platform's data directory
@@ -497,28 +433,6 @@ fn with_import_hint(error: CliError, identity: &str) -> CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_profile_password_is_removed_only_when_the_profile_owns_it() {
-        let mqtt = |password: Option<&str>| {
-            Profile::new(
-                "lab",
-                Target::Mqtt(Mqtt {
-                    host: "broker".into(),
-                    port: 1883,
-                    tls: MqttTls::None,
-                    username: Some("u".into()),
-                    password: password.map(str::to_owned),
-                }),
-            )
-        };
-        assert_eq!(
-            owned_password(&mqtt(Some("profile.lab"))),
-            Some("profile.lab".to_owned())
-        );
-        assert_eq!(owned_password(&mqtt(Some("shared"))), None, "not its own");
-        assert_eq!(owned_password(&mqtt(None)), None);
-    }
 
     #[test]
     fn summaries_name_the_endpoint_and_the_identity() {

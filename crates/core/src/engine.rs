@@ -16,7 +16,7 @@ use companion_sandbox::{Sandbox, SandboxConfig, SandboxError};
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::profile::ConnectSpec;
+use crate::profile::{ConnectSpec, Profile, ProfileError, Target};
 use crate::registry::{self, NewThing, Registry, RegistryError, Source, Thing, ThingQuery};
 use crate::session::{
     ConnectionState, Message, Messages, QoS, Session, SessionError, SessionHandle, SessionOptions,
@@ -27,6 +27,7 @@ use crate::telemetry::ingest::now_ms;
 use crate::telemetry::{
     Frame, Incoming, IngestConfig, IngestHandle, IngestStats, Telemetry, TelemetrySubscriptions,
 };
+use crate::vault::AsyncVault;
 
 /// How the engine starts.
 #[derive(Debug, Clone)]
@@ -37,6 +38,11 @@ pub struct EngineConfig {
     pub simulated_devices: usize,
     /// Seeds the simulated devices.
     pub seed: u64,
+    /// The saved profile to connect with; `None` (or a sandbox profile) runs the local
+    /// sandbox.
+    pub profile: Option<Profile>,
+    /// The OS keyring, for the profile's certificates and secrets.
+    pub vault: Option<AsyncVault>,
 }
 
 impl EngineConfig {
@@ -46,13 +52,30 @@ impl EngineConfig {
             data_dir: data_dir.into(),
             simulated_devices: 3,
             seed: 1,
+            profile: None,
+            vault: None,
         }
     }
+}
+
+/// What the engine is connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerKind {
+    /// The embedded local sandbox.
+    Sandbox,
+    /// An AWS IoT Core endpoint.
+    AwsIot,
+    /// Another MQTT broker.
+    Mqtt,
 }
 
 /// Which broker the engine is connected to, for display.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerInfo {
+    /// The kind of broker.
+    pub kind: BrokerKind,
+    /// The profile's name (`sandbox` for the built-in local sandbox).
+    pub profile: String,
     /// `host:port` of the listener the session uses.
     pub address: String,
     /// The simulated devices on it, when it is the local sandbox.
@@ -82,6 +105,20 @@ pub enum EngineError {
     /// The fleet registry failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The profile cannot be used as saved (its certificates or secrets are missing, say).
+    #[error("the profile \"{name}\" cannot be used: {source}")]
+    Profile {
+        /// The profile.
+        name: String,
+        /// Why.
+        source: ProfileError,
+    },
+    /// The profile needs the OS keyring, and none is usable.
+    #[error(
+        "the profile \"{0}\" needs its secrets from the OS keyring, and no keyring is usable \
+         on this system: start a Secret Service (gnome-keyring) or use the local sandbox"
+    )]
+    NoVault(String),
     /// The shadow engine could not start.
     #[error(transparent)]
     Shadows(#[from] ShadowsError),
@@ -124,44 +161,52 @@ impl Engine {
                 source,
             })?;
         let store = Store::open(config.data_dir.join("companion.db")).await?;
-        let registry = Registry::new(store.clone(), SANDBOX_PROFILE);
+        match config.profile.clone() {
+            Some(profile) if !matches!(profile.target, Target::Sandbox(_)) => {
+                Self::start_remote(store, profile, config.vault).await
+            }
+            _ => Self::start_local(store, config).await,
+        }
+    }
+
+    /// Connects to an AWS IoT Core endpoint or another broker with a saved profile.
+    async fn start_remote(
+        store: Store,
+        profile: Profile,
+        vault: Option<AsyncVault>,
+    ) -> Result<Self, EngineError> {
+        let vault = vault.ok_or_else(|| EngineError::NoVault(profile.name.clone()))?;
+        let resolving = profile.clone();
+        let spec = tokio::task::spawn_blocking(move || resolving.resolve(vault.blocking(), None))
+            .await
+            .map_err(|_| EngineError::NoVault(profile.name.clone()))?
+            .map_err(|source| EngineError::Profile {
+                name: profile.name.clone(),
+                source,
+            })?;
+        let broker = BrokerInfo {
+            kind: match profile.target {
+                Target::AwsIot(_) => BrokerKind::AwsIot,
+                Target::Mqtt(_) | Target::Sandbox(_) => BrokerKind::Mqtt,
+            },
+            profile: profile.name.clone(),
+            address: format!("{}:{}", spec.host, spec.port),
+            simulated_devices: Vec::new(),
+        };
+        let wired = Wired::connect(&store, &profile.name, spec).await?;
+        Ok(wired.into_engine(broker, None, store))
+    }
+
+    /// Starts the local sandbox and its simulated devices, and connects to it.
+    async fn start_local(store: Store, config: EngineConfig) -> Result<Self, EngineError> {
         let sandbox = Sandbox::start(SandboxConfig::new(config.data_dir.join("sandbox"))).await?;
         // The local sandbox's plain listener is loopback-only and needs no secrets.
         let endpoint = sandbox.plain_endpoint();
         let client_id = format!("iot-companion-{:08x}", rand::random::<u32>());
         let spec = ConnectSpec::plain(endpoint.host.clone(), endpoint.port, client_id);
-        let (session, session_loop) = Session::connect(spec, SessionOptions::default())?;
-        let session_loop = tokio::spawn(session_loop.run());
-        let telemetry = Telemetry::new(store.clone(), SANDBOX_PROFILE);
-        let subscriptions = TelemetrySubscriptions::default();
-        let mut filters: Vec<(String, QoS)> = registry::FILTERS
-            .iter()
-            .map(|f| ((*f).to_owned(), QoS::AtLeastOnce))
-            .collect();
-        filters.extend(
-            subscriptions
-                .fleet_filters()
-                .into_iter()
-                .map(|f| (f, QoS::AtMostOnce)),
-        );
-        session.subscribe_many(filters).await?;
-        let (ingest, ingest_loop, frames) = telemetry.ingest(IngestConfig::default());
-        let ingest_loop = tokio::spawn(ingest_loop.run());
-        let link = Arc::new(session.clone());
-        let (shadows, shadows_loop) =
-            Shadows::open(link, store.write().clone(), ShadowOptions::default()).await?;
-        let (to_shadows, shadow_messages) = mpsc::channel(SHADOW_QUEUE);
-        let shadows_loop = tokio::spawn(shadows_loop.run(shadow_messages));
-        let (revision, fleet_revision) = watch::channel(0);
-        let router = Router {
-            registry: registry.clone(),
-            revision,
-            own: session.client_id().to_owned(),
-            subscriptions,
-            ingest,
-            to_shadows,
-        };
-        let router = tokio::spawn(router.run(session.messages()));
+        let wired = Wired::connect(&store, SANDBOX_PROFILE, spec).await?;
+        let session = wired.session.clone();
+        let registry = wired.registry.clone();
         // Subscribed before the devices start, so their first connect events are seen.
         wait_until_connected(&session).await;
         let spec = FleetSpec {
@@ -179,29 +224,16 @@ impl Engine {
         };
         register_simulated(&registry, &fleet).await?;
         let broker = BrokerInfo {
+            kind: BrokerKind::Sandbox,
+            profile: SANDBOX_PROFILE.to_owned(),
             address: format!("{}:{}", endpoint.host, endpoint.port),
             simulated_devices: fleet
                 .things()
                 .map(|(thing, _)| thing.as_str().to_owned())
                 .collect(),
         };
-        Ok(Self {
-            session,
-            session_loop,
-            router,
-            registry,
-            telemetry,
-            ingest_loop,
-            frames: Mutex::new(Some(frames)),
-            shadows,
-            shadows_loop,
-            fleet_revision,
-            broker,
-            sandbox: Some((sandbox, fleet)),
-            store,
-        })
+        Ok(wired.into_engine(broker, Some((sandbox, fleet)), store))
     }
-
     /// The things of the fleet, as the registry knows them.
     pub async fn things(&self, query: &ThingQuery) -> Result<Vec<Thing>, EngineError> {
         Ok(self.registry.list(query).await?)
@@ -263,6 +295,95 @@ impl Engine {
             sandbox.shutdown().await;
         }
         self.store.close().await;
+    }
+}
+
+/// A session to a broker with everything its messages feed: the registry, the telemetry ingest
+/// and the shadow engine.
+struct Wired {
+    session: SessionHandle,
+    session_loop: JoinHandle<ConnectionState>,
+    router: JoinHandle<()>,
+    registry: Registry,
+    telemetry: Telemetry,
+    ingest_loop: JoinHandle<IngestStats>,
+    frames: mpsc::Receiver<Frame>,
+    shadows: Shadows,
+    shadows_loop: JoinHandle<()>,
+    fleet_revision: watch::Receiver<u64>,
+}
+
+impl Wired {
+    /// Connects a session with `spec` and routes its messages into `profile`'s data.
+    async fn connect(store: &Store, profile: &str, spec: ConnectSpec) -> Result<Self, EngineError> {
+        let registry = Registry::new(store.clone(), profile);
+        let telemetry = Telemetry::new(store.clone(), profile);
+        let (session, session_loop) = Session::connect(spec, SessionOptions::default())?;
+        let session_loop = tokio::spawn(session_loop.run());
+        let subscriptions = TelemetrySubscriptions::default();
+        let mut filters: Vec<(String, QoS)> = registry::FILTERS
+            .iter()
+            .map(|f| ((*f).to_owned(), QoS::AtLeastOnce))
+            .collect();
+        filters.extend(
+            subscriptions
+                .fleet_filters()
+                .into_iter()
+                .map(|f| (f, QoS::AtMostOnce)),
+        );
+        session.subscribe_many(filters).await?;
+        let (ingest, ingest_loop, frames) = telemetry.ingest(IngestConfig::default());
+        let ingest_loop = tokio::spawn(ingest_loop.run());
+        let link = Arc::new(session.clone());
+        let (shadows, shadows_loop) =
+            Shadows::open(link, store.write().clone(), ShadowOptions::default()).await?;
+        let (to_shadows, shadow_messages) = mpsc::channel(SHADOW_QUEUE);
+        let shadows_loop = tokio::spawn(shadows_loop.run(shadow_messages));
+        let (revision, fleet_revision) = watch::channel(0);
+        let router = Router {
+            registry: registry.clone(),
+            revision,
+            own: session.client_id().to_owned(),
+            subscriptions,
+            ingest,
+            to_shadows,
+        };
+        let router = tokio::spawn(router.run(session.messages()));
+        Ok(Self {
+            session,
+            session_loop,
+            router,
+            registry,
+            telemetry,
+            ingest_loop,
+            frames,
+            shadows,
+            shadows_loop,
+            fleet_revision,
+        })
+    }
+
+    fn into_engine(
+        self,
+        broker: BrokerInfo,
+        sandbox: Option<(Sandbox, SimulatedFleet)>,
+        store: Store,
+    ) -> Engine {
+        Engine {
+            session: self.session,
+            session_loop: self.session_loop,
+            router: self.router,
+            registry: self.registry,
+            telemetry: self.telemetry,
+            ingest_loop: self.ingest_loop,
+            frames: Mutex::new(Some(self.frames)),
+            shadows: self.shadows,
+            shadows_loop: self.shadows_loop,
+            fleet_revision: self.fleet_revision,
+            broker,
+            sandbox,
+            store,
+        }
     }
 }
 

@@ -30,8 +30,8 @@ use sqlx::{AssertSqlSafe, SqlitePool};
 use serde::{Deserialize, Serialize};
 
 use crate::profile::{
-    AwsIot, Mqtt, Profile, ProfileError, Protocol, SandboxTarget, SessionKind, Target,
-    identity_names,
+    AwsIot, AwsTransport, Mqtt, MqttTls, Profile, ProfileError, Protocol, SandboxTarget,
+    SessionKind, Target, identity_names,
 };
 use crate::store::{Store, StoreError};
 use crate::vault::{
@@ -112,6 +112,61 @@ impl ProfilesError {
     }
 }
 
+/// The keyring name of the password a profile saved with [`Profiles::add_with_password`]
+/// owns: `profile.<name>`.
+pub fn password_name(profile: &str) -> String {
+    format!("profile.{profile}")
+}
+
+/// The password a profile owns (saved with it), if it has one.
+pub fn owned_password(profile: &Profile) -> Option<String> {
+    let own = password_name(&profile.name);
+    match &profile.target {
+        Target::Mqtt(Mqtt {
+            password: Some(password),
+            ..
+        }) if *password == own => Some(own),
+        _ => None,
+    }
+}
+
+/// One line about where a profile connects and with what.
+pub fn summary(profile: &Profile) -> String {
+    match &profile.target {
+        Target::AwsIot(aws) => {
+            let how = match &aws.transport {
+                AwsTransport::Mtls8883 { identity } => format!("mutual TLS, identity {identity}"),
+                AwsTransport::Mtls443Alpn { identity } => {
+                    format!("mutual TLS with ALPN, identity {identity}")
+                }
+                AwsTransport::CustomAuthorizer443(auth) => {
+                    format!("custom authorizer {}", auth.authorizer)
+                }
+            };
+            format!("AWS IoT {}:{} ({how})", aws.endpoint, aws.port())
+        }
+        Target::Mqtt(mqtt) => {
+            let (scheme, identity) = match &mqtt.tls {
+                MqttTls::None => ("mqtt", None),
+                MqttTls::ServerOnly { .. } => ("mqtts", None),
+                MqttTls::Mutual { identity, .. } => ("mqtts", Some(identity)),
+            };
+            let mut text = format!("{scheme}://{}:{}", mqtt.host, mqtt.port);
+            if let Some(identity) = identity {
+                text.push_str(&format!(" (identity {identity})"));
+            }
+            if let Some(username) = &mqtt.username {
+                text.push_str(&format!(" as {username}"));
+            }
+            text
+        }
+        Target::Sandbox(SandboxTarget::Plain) => "the local sandbox (plain MQTT)".to_owned(),
+        Target::Sandbox(SandboxTarget::Mtls { identity }) => {
+            format!("the local sandbox (mutual TLS, identity {identity})")
+        }
+    }
+}
+
 /// A saved profile with its bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedProfile {
@@ -164,6 +219,61 @@ impl Profiles {
             return Err(ProfilesError::ProfileExists(profile.name.clone()));
         }
         Ok(())
+    }
+
+    /// Saves a new profile together with its password: the password goes to the keyring
+    /// under [`password_name`] first, and is taken out again if the profile cannot be saved.
+    /// A profile whose target names an identity must find it in `identities`.
+    pub async fn add_with_password(
+        &self,
+        profile: &Profile,
+        password: Option<Sensitive<String>>,
+        identities: &Identities,
+    ) -> Result<(), ProfilesError> {
+        check_profile_name(&profile.name)?;
+        profile.validate()?;
+        if self.get(&profile.name).await.is_ok() {
+            return Err(ProfilesError::ProfileExists(profile.name.clone()));
+        }
+        for identity in identity_names(profile) {
+            identities.get(identity).await?;
+        }
+        let stored = match password {
+            Some(secret) => {
+                let name = password_name(&profile.name);
+                identities
+                    .vault
+                    .store_password(name.clone(), secret)
+                    .await?;
+                Some(name)
+            }
+            None => None,
+        };
+        if let Err(error) = self.add(profile).await {
+            if let Some(name) = stored {
+                let _ = identities.vault.remove_password(name).await;
+            }
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Removes a profile and the keyring password only it used. The profile is gone even
+    /// when the password could not be removed; that failure is returned beside it.
+    pub async fn remove_with_password(
+        &self,
+        name: &str,
+        vault: &AsyncVault,
+    ) -> Result<(Profile, Option<VaultError>), ProfilesError> {
+        let removed = self.remove(name).await?;
+        let leftover = match owned_password(&removed) {
+            Some(password) => match vault.remove_password(password).await {
+                Ok(()) | Err(VaultError::PasswordNotFound(_)) => None,
+                Err(error) => Some(error),
+            },
+            None => None,
+        };
+        Ok((removed, leftover))
     }
 
     /// Every saved profile, by name.

@@ -313,3 +313,25 @@ async fn every_kind_of_target_reads_back_as_it_was_saved() {
         "the sandbox's own tag does not collide with the target's"
     );
 }
+
+#[test]
+fn a_profile_password_is_removed_only_when_the_profile_owns_it() {
+    let mqtt = |password: Option<&str>| {
+        Profile::new(
+            "lab",
+            Target::Mqtt(Mqtt {
+                host: "broker".into(),
+                port: 1883,
+                tls: MqttTls::None,
+                username: Some("u".into()),
+                password: password.map(str::to_owned),
+            }),
+        )
+    };
+    assert_eq!(
+        owned_password(&mqtt(Some("profile.lab"))),
+        Some("profile.lab".to_owned())
+    );
+    assert_eq!(owned_password(&mqtt(Some("shared"))), None, "not its own");
+    assert_eq!(owned_password(&mqtt(None)), None);
+}
