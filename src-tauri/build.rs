@@ -5,8 +5,9 @@
 //! and its test harness together) never embed a half-written wasm file.
 
 use companion_model::{
-    AppInfoRequest, Command, DeviceGet, FleetList, RawLog, RawLogExport, ShadowClearDesired,
-    ShadowEdit, ShadowOpen, TelemetryChart, WatchConnection,
+    AppInfoRequest, Command, DeviceGet, FleetList, ProfileList, ProfileRemove, ProfileSave,
+    ProfileUse, RawLog, RawLogExport, ShadowClearDesired, ShadowEdit, ShadowOpen, TelemetryChart,
+    VaultImport, VaultList, VaultRemove, WatchConnection,
 };
 
 fn main() {
@@ -21,6 +22,13 @@ fn main() {
         TelemetryChart::NAME,
         RawLog::NAME,
         RawLogExport::NAME,
+        ProfileList::NAME,
+        ProfileSave::NAME,
+        ProfileRemove::NAME,
+        ProfileUse::NAME,
+        VaultList::NAME,
+        VaultImport::NAME,
+        VaultRemove::NAME,
     ]);
     let attributes = tauri_build::Attributes::new()
         .codegen(tauri_build::CodegenContext::new())

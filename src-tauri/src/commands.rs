@@ -3,8 +3,10 @@
 
 use companion_model::{
     AppInfo, AppInfoRequest, Chart, Command, DeviceDetail, DeviceGet, EditSummary, ExportedFile,
-    FleetList, IpcError, RawEntry, RawLog, RawLogExport, ShadowClearDesired, ShadowEdit,
-    ShadowOpen, ShadowPanel, TelemetryChart, ThingSummary, WatchConnection, names_match,
+    FleetList, IdentitySummary, IpcError, ProfileList, ProfileRemove, ProfileSave, ProfileSummary,
+    ProfileUse, ProfilesView, RawEntry, RawLog, RawLogExport, ShadowClearDesired, ShadowEdit,
+    ShadowOpen, ShadowPanel, TelemetryChart, ThingSummary, VaultImport, VaultList, VaultRemove,
+    VaultView, WatchConnection, names_match,
 };
 use tauri::{AppHandle, State};
 
@@ -119,4 +121,90 @@ pub async fn raw_log_export(
 ) -> Result<ExportedFile, IpcError> {
     let now_ms = companion_core::telemetry::now_ms();
     shell.export_raw_log(&request.thing, now_ms).await
+}
+
+registered_as!(ProfileList, profile_list);
+#[tauri::command]
+pub async fn profile_list(
+    shell: State<'_, Shell>,
+    request: ProfileList,
+) -> Result<ProfilesView, IpcError> {
+    let ProfileList {} = request;
+    shell.profiles().await
+}
+
+registered_as!(ProfileSave, profile_save);
+#[tauri::command]
+pub async fn profile_save(
+    shell: State<'_, Shell>,
+    request: ProfileSave,
+) -> Result<ProfileSummary, IpcError> {
+    shell.save_profile(request.form).await
+}
+
+registered_as!(ProfileRemove, profile_remove);
+#[tauri::command]
+pub async fn profile_remove(
+    shell: State<'_, Shell>,
+    request: ProfileRemove,
+) -> Result<(), IpcError> {
+    shell.remove_profile(&request.name).await
+}
+
+registered_as!(ProfileUse, profile_use);
+#[tauri::command]
+pub async fn profile_use(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    request: ProfileUse,
+) -> Result<(), IpcError> {
+    shell.choose_profile(request.name.as_deref()).await?;
+    tauri::async_runtime::spawn(crate::engine::restart(app));
+    Ok(())
+}
+
+registered_as!(VaultList, vault_list);
+#[tauri::command]
+pub async fn vault_list(
+    shell: State<'_, Shell>,
+    request: VaultList,
+) -> Result<VaultView, IpcError> {
+    let VaultList {} = request;
+    shell.vault_view(std::time::SystemTime::now()).await
+}
+
+registered_as!(VaultImport, vault_import);
+#[tauri::command]
+pub async fn vault_import(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    request: VaultImport,
+) -> Result<Option<IdentitySummary>, IpcError> {
+    let paths = match request.paths {
+        Some(paths) => paths.into_iter().map(std::path::PathBuf::from).collect(),
+        None => match crate::dialog::pick_identity_files(&app).await {
+            Some(paths) => paths,
+            // Cancelled: nothing to import.
+            None => return Ok(None),
+        },
+    };
+    let passphrase = request
+        .passphrase
+        .filter(|p| !p.0.is_empty())
+        .map(|p| companion_core::vault::Sensitive::new(p.0));
+    shell
+        .import_identity(
+            &request.name,
+            &paths,
+            passphrase,
+            std::time::SystemTime::now(),
+        )
+        .await
+        .map(Some)
+}
+
+registered_as!(VaultRemove, vault_remove);
+#[tauri::command]
+pub async fn vault_remove(shell: State<'_, Shell>, request: VaultRemove) -> Result<(), IpcError> {
+    shell.remove_identity(&request.name).await
 }

@@ -3,25 +3,53 @@
 use std::time::Duration;
 
 use companion_core::engine::{Engine, EngineConfig};
-use companion_core::shadows::{EditId, Shadows};
+use companion_core::shadows::{EditEvent, ShadowChanged as ShadowChangedEvent};
 use companion_core::telemetry::Frame;
-use companion_model::{FleetChanged, SeriesValue, ShadowChanged, ShadowRef, TelemetryFrame};
+use companion_model::{FleetChanged, SeriesValue, ShadowChanged, TelemetryFrame};
 use tauri::{AppHandle, Manager};
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::Shell;
 use crate::events::emit;
-use crate::shell::shadow_ref;
+use crate::shell::{Settings, shadow_ref};
 
-/// Starts the engine in the app's data directory, then emits every connection change until the
-/// session ends.
+/// Opens the settings (saved profiles, the OS keyring), then starts the engine with the
+/// active profile — the local sandbox when there is none — and follows it.
 pub async fn run(app: AppHandle) {
     let shell = app.state::<Shell>();
-    let config = EngineConfig::local(shell.data_dir());
+    match Settings::open(shell.data_dir()).await {
+        Ok(settings) => shell.settings_opened(settings).await,
+        Err(error) => tracing::error!(%error, "the saved profiles cannot be read"),
+    }
+    start(app.clone()).await;
+}
+
+/// Stops the running engine and starts it again with the profile now active.
+pub async fn restart(app: AppHandle) {
+    app.state::<Shell>().shutdown().await;
+    start(app).await;
+}
+
+/// Starts the engine with the active profile and emits every connection change until the
+/// session ends.
+async fn start(app: AppHandle) {
+    let shell = app.state::<Shell>();
+    let (profile, vault) = shell.startup_profile().await;
+    shell.engine_starting(profile.as_ref().map(|p| p.name.clone()));
+    let _ = emit(&app, &shell.connection());
+    let config = EngineConfig {
+        profile,
+        vault,
+        ..EngineConfig::local(shell.data_dir())
+    };
     let mut connection = match Engine::start(config).await {
         Ok(engine) => {
             tauri::async_runtime::spawn(forward_fleet(app.clone(), engine.fleet_changes()));
-            tauri::async_runtime::spawn(forward_shadows(app.clone(), engine.shadows().clone()));
+            tauri::async_runtime::spawn(forward_shadows(
+                app.clone(),
+                engine.shadows().changes(),
+                engine.shadows().edit_events(),
+            ));
             if let Some(frames) = engine.take_frames().await {
                 tauri::async_runtime::spawn(forward_telemetry(app.clone(), frames));
             }
@@ -34,14 +62,17 @@ pub async fn run(app: AppHandle) {
             return;
         }
     };
-    loop {
-        if let Err(error) = emit(&app, &shell.connection()) {
-            tracing::warn!(%error, "connection state not delivered to the window");
+    tauri::async_runtime::spawn(async move {
+        let shell = app.state::<Shell>();
+        loop {
+            if let Err(error) = emit(&app, &shell.connection()) {
+                tracing::warn!(%error, "connection state not delivered to the window");
+            }
+            if connection.changed().await.is_err() {
+                break;
+            }
         }
-        if connection.changed().await.is_err() {
-            break;
-        }
-    }
+    });
 }
 
 /// Tells the window the fleet changed, at most four times a second however busy the fleet is.
@@ -60,10 +91,12 @@ async fn forward_fleet(app: AppHandle, mut fleet: watch::Receiver<u64>) {
 }
 
 /// Tells the window which shadow changed: a new document of a followed shadow, or a new state
-/// of one of its edits. The page reads the shadow again.
-async fn forward_shadows(app: AppHandle, shadows: Shadows) {
-    let mut changes = shadows.changes();
-    let mut edits = shadows.edit_events();
+/// of one of its edits. The page reads the shadow again. Ends with the engine.
+async fn forward_shadows(
+    app: AppHandle,
+    mut changes: broadcast::Receiver<ShadowChangedEvent>,
+    mut edits: broadcast::Receiver<EditEvent>,
+) {
     loop {
         let shadow = tokio::select! {
             change = changes.recv() => match change {
@@ -72,7 +105,7 @@ async fn forward_shadows(app: AppHandle, shadows: Shadows) {
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             event = edits.recv() => match event {
-                Ok(event) => edit_shadow(&shadows, event.id).await,
+                Ok(event) => app.state::<Shell>().edit_shadow(event.id).await,
                 Err(broadcast::error::RecvError::Lagged(_)) => None,
                 Err(broadcast::error::RecvError::Closed) => break,
             },
@@ -83,13 +116,6 @@ async fn forward_shadows(app: AppHandle, shadows: Shadows) {
             tracing::warn!(%error, "shadow change not delivered to the window");
         }
     }
-}
-
-/// The shadow an edit belongs to.
-async fn edit_shadow(shadows: &Shadows, id: EditId) -> Option<ShadowRef> {
-    let edits = shadows.edits().await.ok()?;
-    let record = edits.into_iter().find(|record| record.id == id)?;
-    Some(shadow_ref(&record.thing, &record.shadow))
 }
 
 /// Sends the engine's coalesced telemetry frames (at most 30 a second) to the window.

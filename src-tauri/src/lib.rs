@@ -6,6 +6,7 @@
 //! desktop binary and for the Android and iOS builds.
 
 mod commands;
+mod dialog;
 mod engine;
 mod events;
 mod shell;
@@ -19,6 +20,7 @@ pub use shell::Shell;
 pub fn run() {
     init_logging();
     let result = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             let data_dir = app.path().app_data_dir()?;
             std::fs::create_dir_all(&data_dir)?;
@@ -37,7 +39,14 @@ pub fn run() {
             commands::shadow_clear_desired,
             commands::telemetry_chart,
             commands::raw_log,
-            commands::raw_log_export
+            commands::raw_log_export,
+            commands::profile_list,
+            commands::profile_save,
+            commands::profile_remove,
+            commands::profile_use,
+            commands::vault_list,
+            commands::vault_import,
+            commands::vault_remove
         ])
         .build(context());
     match result {

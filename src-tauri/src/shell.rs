@@ -1,11 +1,13 @@
+mod settings;
 mod workbench;
 
+pub(crate) use settings::Settings;
 pub(crate) use workbench::shadow_ref;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use companion_core::engine::{BrokerInfo, Engine};
+use companion_core::engine::{BrokerInfo, BrokerKind, Engine};
 use companion_core::registry::{self, ThingFilter, ThingQuery};
 use companion_core::session::ConnectionState as SessionState;
 use companion_model::{
@@ -20,12 +22,14 @@ pub struct Shell {
     data_dir: PathBuf,
     status: Mutex<EngineStatus>,
     engine: tokio::sync::Mutex<Option<Engine>>,
+    settings: tokio::sync::Mutex<Option<Settings>>,
 }
 
 /// Where the engine stands, as far as the window needs to know.
 #[derive(Debug, Clone)]
 enum EngineStatus {
-    Starting,
+    /// Starting with the named profile (`None`: the local sandbox).
+    Starting(Option<String>),
     Running {
         broker: BrokerInfo,
         connection: watch::Receiver<SessionState>,
@@ -38,8 +42,9 @@ impl Shell {
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
             data_dir,
-            status: Mutex::new(EngineStatus::Starting),
+            status: Mutex::new(EngineStatus::Starting(None)),
             engine: tokio::sync::Mutex::new(None),
+            settings: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -59,7 +64,7 @@ impl Shell {
             },
             data_dir: self.data_dir.display().to_string(),
             platform: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
-            broker: BrokerMode::Sandbox,
+            broker: self.broker_mode(),
             radio: RadioMode::None,
         }
     }
@@ -98,10 +103,27 @@ impl Shell {
         self.set_status(EngineStatus::Failed(reason));
     }
 
+    /// Records that the engine is starting with `profile` (`None`: the local sandbox).
+    pub fn engine_starting(&self, profile: Option<String>) {
+        self.set_status(EngineStatus::Starting(profile));
+    }
+
     /// Stops the engine (and the local sandbox with it).
     pub async fn shutdown(&self) {
         if let Some(engine) = self.engine.lock().await.take() {
             engine.shutdown().await;
+        }
+    }
+
+    fn broker_mode(&self) -> BrokerMode {
+        match self.status.lock().map(|s| s.clone()) {
+            Ok(EngineStatus::Running { broker, .. }) => match broker.kind {
+                BrokerKind::Sandbox => BrokerMode::Sandbox,
+                BrokerKind::AwsIot => BrokerMode::AwsIot,
+                BrokerKind::Mqtt => BrokerMode::Mqtt,
+            },
+            Ok(EngineStatus::Starting(None)) => BrokerMode::Sandbox,
+            _ => BrokerMode::None,
         }
     }
 
@@ -111,19 +133,23 @@ impl Shell {
             .status
             .lock()
             .map(|s| s.clone())
-            .unwrap_or(EngineStatus::Starting);
+            .unwrap_or(EngineStatus::Starting(None));
         let (state, detail) = match status {
-            EngineStatus::Starting => (
+            EngineStatus::Starting(None) => (
                 ConnectionState::Connecting,
                 "Starting the local sandbox (a stand-in for AWS IoT Core on this machine)…"
                     .to_owned(),
+            ),
+            EngineStatus::Starting(Some(profile)) => (
+                ConnectionState::Connecting,
+                format!("Connecting with the profile “{profile}”…"),
             ),
             EngineStatus::Failed(reason) => (ConnectionState::Disconnected, sentence(&reason)),
             EngineStatus::Running { broker, connection } => describe(&broker, &connection.borrow()),
         };
         ConnectionChanged {
             state,
-            broker: BrokerMode::Sandbox,
+            broker: self.broker_mode(),
             detail,
         }
     }
@@ -138,15 +164,24 @@ impl Shell {
 /// The session's state in the window's words.
 fn describe(broker: &BrokerInfo, state: &SessionState) -> (ConnectionState, String) {
     let at = &broker.address;
+    let what = match broker.kind {
+        BrokerKind::Sandbox => "the local sandbox".to_owned(),
+        BrokerKind::AwsIot => format!("AWS IoT Core (profile “{}”)", broker.profile),
+        BrokerKind::Mqtt => format!("the MQTT broker of profile “{}”", broker.profile),
+    };
     match state {
         SessionState::Connecting => (
             ConnectionState::Connecting,
-            format!("Connecting to the local sandbox at {at}…"),
+            format!("Connecting to {what} at {at}…"),
+        ),
+        SessionState::Connected { .. } if broker.simulated_devices.is_empty() => (
+            ConnectionState::Connected,
+            format!("Connected to {what} at {at}."),
         ),
         SessionState::Connected { .. } => (
             ConnectionState::Connected,
             format!(
-                "Connected to the local sandbox at {at}; simulated devices: {}.",
+                "Connected to {what} at {at}; simulated devices: {}.",
                 broker.simulated_devices.join(", ")
             ),
         ),

@@ -11,6 +11,7 @@ mod connection;
 mod device;
 mod error;
 mod fleet;
+mod settings;
 mod shadow;
 
 pub use app::{AppInfo, AppInfoRequest, BuildProfile, RadioMode};
@@ -21,6 +22,11 @@ pub use device::{
 };
 pub use error::{ErrorCode, IpcError};
 pub use fleet::{FleetChanged, FleetFilter, FleetList, Presence, ThingSummary};
+pub use settings::{
+    Expiry, IdentitySummary, ProfileForm, ProfileKind, ProfileList, ProfileRemove, ProfileSave,
+    ProfileSummary, ProfileUse, ProfilesView, Secret, TransportChoice, VaultImport, VaultList,
+    VaultRemove, VaultView,
+};
 pub use shadow::{
     Control, ControlKind, EditStatus, EditSummary, HistoryItem, ShadowChange, ShadowChanged,
     ShadowClearDesired, ShadowDocument, ShadowEdit, ShadowOpen, ShadowPanel, ShadowRef,
@@ -99,6 +105,13 @@ mod tests {
             ShadowEdit::NAME,
             ShadowClearDesired::NAME,
             ShadowChanged::NAME,
+            ProfileList::NAME,
+            ProfileSave::NAME,
+            ProfileRemove::NAME,
+            ProfileUse::NAME,
+            VaultList::NAME,
+            VaultImport::NAME,
+            VaultRemove::NAME,
         ] {
             assert!(valid(name), "{name:?} is not a valid Tauri name");
         }

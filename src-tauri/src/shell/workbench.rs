@@ -6,7 +6,7 @@ use companion_awsiot::topic::ShadowKind;
 use companion_core::registry::{JobView, Registry, controls};
 use companion_core::session::ConnectionState as SessionState;
 use companion_core::shadows::{
-    EditRecord, EditState, HistoryEntry, ShadowView, Shadows, ShadowsError, diff,
+    EditId, EditRecord, EditState, HistoryEntry, ShadowView, Shadows, ShadowsError, diff,
 };
 use companion_core::telemetry::{ChartWindow, Telemetry};
 use companion_model::{
@@ -222,6 +222,14 @@ impl Shell {
             path: path.display().to_string(),
             records: entries.len(),
         })
+    }
+
+    /// The shadow an edit belongs to, while the engine runs.
+    pub async fn edit_shadow(&self, id: EditId) -> Option<ShadowRef> {
+        let parts = self.parts().await.ok()?;
+        let edits = parts.shadows.edits().await.ok()?;
+        let record = edits.into_iter().find(|record| record.id == id)?;
+        Some(shadow_ref(&record.thing, &record.shadow))
     }
 
     /// The engine's handles, or `unavailable` while it starts.
