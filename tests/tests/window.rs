@@ -41,6 +41,7 @@ async fn scenario(window: &AppWindow) -> Result<(), String> {
         window.screenshot(slug).await?;
     }
     about_panel_shows_the_backends_facts(window).await?;
+    vault_imports_and_removes_a_certificate(window).await?;
     theme_switches_and_is_remembered(window).await?;
     keyboard_shortcuts_change_the_page(window).await?;
     narrow_window_moves_navigation_to_the_bottom(window).await?;
@@ -229,6 +230,51 @@ async fn visit(window: &AppWindow, slug: &str, title: &str) -> Result<(), String
         ));
     }
     Ok(())
+}
+
+/// The vault imports a certificate and its key (the files a backend reads, as the file dialog
+/// would hand them over), lists it with its expiry, and removes it from the OS keyring.
+async fn vault_imports_and_removes_a_certificate(window: &AppWindow) -> Result<(), String> {
+    let dir = window.expected_data_dir().join("e2e-identity");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let params =
+        rcgen::CertificateParams::new(vec!["e2e-sensor".to_owned()]).map_err(|e| e.to_string())?;
+    let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).map_err(|e| e.to_string())?;
+    std::fs::write(&key_path, key.serialize_pem()).map_err(|e| e.to_string())?;
+    let name = format!("e2e-{}", std::process::id());
+    visit(window, "settings", "Settings").await?;
+    let request = json!({
+        "request": {"name": name, "paths": [cert_path, key_path], "passphrase": null}
+    });
+    window
+        .eval(&format!(
+            "(window.__imported = null, window.__TAURI__.core.invoke('vault_import', {request})\
+             .then(() => window.__imported = 'ok', e => window.__imported = JSON.stringify(e)), true)"
+        ))
+        .await?;
+    window
+        .wait_for_value("window.__imported", json!("ok"))
+        .await
+        .map_err(|e| format!("the vault imports the identity: {e}"))?;
+    // The panel lists the vault when it opens.
+    visit(window, "fleet", "Fleet").await?;
+    visit(window, "settings", "Settings").await?;
+    let badge = format!(
+        "document.querySelector('#vault-identities li[data-identity=\"{name}\"] .badge')?.textContent ?? null"
+    );
+    window
+        .wait_for_value(&format!("({badge} ?? '').startsWith('valid')"), json!(true))
+        .await
+        .map_err(|e| format!("the identity is listed as valid: {e}"))?;
+    window.screenshot("settings-vault").await?;
+    click(window, &format!("#vault-remove-{name}")).await?;
+    window
+        .wait_for_value(&badge, serde_json::Value::Null)
+        .await
+        .map_err(|e| format!("the identity is removed: {e}"))
 }
 
 /// `app_info` is answered by the backend: the data directory is the one this test chose.

@@ -68,7 +68,7 @@ fn page_content(state: &AppState, dispatch: &UseReducerDispatcher<AppState>) -> 
         Page::Provision => html! { <ProvisionPage /> },
         Page::Activity => html! { <ActivityPage /> },
         Page::Settings => html! {
-            <SettingsPage theme={state.theme} {on_theme} app_info={state.app_info.clone()} />
+            <SettingsPage theme={state.theme} {on_theme} app_info={state.app_info.clone()} connection={state.connection.clone()} />
         },
     }
 }

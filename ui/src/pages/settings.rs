@@ -1,7 +1,7 @@
-use companion_model::AppInfo;
+use companion_model::{AppInfo, ConnectionChanged};
 use yew::prelude::*;
 
-use crate::components::{AboutPanel, NotBuilt, ThemeSwitch};
+use crate::components::{AboutPanel, ProfilesPanel, ThemeSwitch, VaultPanel};
 use crate::state::Load;
 use crate::theme::ThemePreference;
 
@@ -14,6 +14,8 @@ pub struct SettingsPageProps {
     pub on_theme: Callback<ThemePreference>,
     /// What the backend reported about itself.
     pub app_info: Load<AppInfo>,
+    /// The connection as it stands.
+    pub connection: Option<ConnectionChanged>,
 }
 
 /// Appearance, connection profiles, the certificate vault, and about.
@@ -25,10 +27,8 @@ pub fn SettingsPage(props: &SettingsPageProps) -> Html {
                 <h2 id="appearance-title">{ "Appearance" }</h2>
                 <ThemeSwitch value={props.theme} on_change={props.on_theme.clone()} />
             </section>
-            <NotBuilt
-                purpose="Connection profiles (AWS IoT Core, any MQTT broker, the local sandbox) and the certificate vault in the OS keyring are managed here."
-                missing="This build always connects to the local sandbox; the screens for profiles and the vault come next."
-            />
+            <ProfilesPanel connection={props.connection.clone()} />
+            <VaultPanel />
             <AboutPanel info={props.app_info.clone()} />
         </div>
     }
