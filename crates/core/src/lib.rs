@@ -15,6 +15,7 @@ pub mod doctor;
 pub mod engine;
 pub mod profile;
 pub mod profiles;
+pub mod provision;
 pub mod registry;
 pub mod session;
 pub mod shadows;
