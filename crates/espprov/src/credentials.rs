@@ -102,6 +102,12 @@ pub mod wire {
         /// The installed endpoint, if any.
         #[prost(string, tag = "7")]
         pub endpoint: String,
+        /// The device's serial number (a fleet provisioning template parameter).
+        #[prost(string, tag = "8")]
+        pub serial_number: String,
+        /// The device's model (a fleet provisioning template parameter).
+        #[prost(string, tag = "9")]
+        pub model: String,
     }
 
     /// `message CmdCreateCsr`.
@@ -330,6 +336,10 @@ pub struct DeviceInfo {
     pub has_key: bool,
     /// The installed identity, if any: thing name and endpoint.
     pub installed: Option<(String, String)>,
+    /// The serial number, when the device says (empty otherwise).
+    pub serial_number: String,
+    /// The model, when the device says (empty otherwise).
+    pub model: String,
 }
 
 impl DeviceInfo {
@@ -638,6 +648,8 @@ impl Response {
                     .as_ref()
                     .map(|(_, endpoint)| endpoint.clone())
                     .unwrap_or_default(),
+                serial_number: info.serial_number.clone(),
+                model: info.model.clone(),
             }),
             Self::CsrCreated {
                 csr_len,
@@ -696,6 +708,8 @@ impl Response {
                     .unwrap_or(KeyAlgorithm::Unspecified),
                 has_key: info.has_key,
                 installed: info.installed.then_some((info.thing_name, info.endpoint)),
+                serial_number: info.serial_number,
+                model: info.model,
             }),
             (RequestKind::CreateCsr, Some(Payload::RespCreateCsr(resp))) => {
                 let csr_sha256 = resp
@@ -886,6 +900,14 @@ pub trait DeviceIdentity {
     fn install(&mut self, installation: &Installation) -> Result<(), AwsIotStatus>;
     /// The installed thing name and endpoint, if any.
     fn installed(&self) -> Option<(String, String)>;
+    /// The device's serial number, if it has one to tell.
+    fn serial_number(&self) -> String {
+        String::new()
+    }
+    /// The device's model, if it has one to tell.
+    fn model(&self) -> String {
+        String::new()
+    }
 }
 
 /// Limits a device advertises in `RespGetInfo`.
@@ -979,6 +1001,8 @@ impl<I: DeviceIdentity> CredentialService<I> {
             key_algorithm: self.identity.key_algorithm(),
             has_key: self.identity.has_key(),
             installed: self.identity.installed(),
+            serial_number: self.identity.serial_number(),
+            model: self.identity.model(),
         }
     }
 
