@@ -9,6 +9,7 @@
 //!   connection events, client certificates).
 //! * [`services`]: shadow, fleet provisioning, jobs and lifecycle services as MQTT clients.
 //! * [`db`]: SQLite (persisted shadows, the thing registry).
+//! * [`radio`]: a simulated BLE radio with provisionable devices (ESP unified provisioning).
 //! * [`Sandbox`]: starts and stops all of it.
 
 pub mod broker;
@@ -17,6 +18,7 @@ pub mod connect;
 pub mod db;
 pub mod devices;
 pub mod gateway;
+pub mod radio;
 pub mod services;
 
 use std::collections::{BTreeMap, HashMap};
@@ -34,6 +36,7 @@ use crate::connect::{Endpoint, TlsIdentity};
 use crate::db::{CertificateStatus, DbError, Registry, ShadowDb};
 use crate::devices::{DeviceError, FleetMember, FleetSpec, SimulatedFleet};
 use crate::gateway::{Gateway, GatewayConfig, GatewayError, PresenceEvent};
+use crate::radio::{RadioConfig, SimulatedRadio};
 use crate::services::jobs::{JobsDriver, JobsHandle};
 use crate::services::lifecycle::{EVENT_QUEUE, LifecycleDriver};
 use crate::services::provisioning::ProvisioningDriver;
@@ -111,6 +114,7 @@ pub struct Sandbox {
     shutdown: watch::Sender<bool>,
     services: Vec<JoinHandle<()>>,
     pool: sqlx::SqlitePool,
+    radio: SimulatedRadio,
 }
 
 impl Sandbox {
@@ -142,6 +146,10 @@ impl Sandbox {
             let lifecycle = LifecycleDriver::start(&broker, events_rx, registry.clone()).await?;
             services.push(tokio::spawn(lifecycle.run(stop)));
         }
+        let radio = SimulatedRadio::new(RadioConfig {
+            builtin_root_ca_pem: Some(ca.cert_pem().to_owned()),
+            ..RadioConfig::default()
+        });
         Ok(Self {
             ca,
             broker,
@@ -151,6 +159,7 @@ impl Sandbox {
             shutdown,
             services,
             pool,
+            radio,
         })
     }
 
@@ -211,6 +220,14 @@ impl Sandbox {
         &self.registry
     }
 
+    /// The simulated BLE radio (shared: every call returns the same radio). Its provisionable
+    /// devices trust the sandbox CA as their built-in root CA, so a certificate issued by the
+    /// fleet provisioning service and installed over the `aws-iot` endpoint gets them onto the
+    /// mTLS listener.
+    pub fn radio(&self) -> SimulatedRadio {
+        self.radio.clone()
+    }
+
     /// Starts `spec.count` simulated devices (see [`devices`]). Each is registered as a thing
     /// (attributes `model` and `simulated`) with its own ACTIVE certificate from the sandbox CA
     /// and connects over mutual TLS — or to the external broker when attached to one.
@@ -260,6 +277,7 @@ impl Sandbox {
     /// database. The embedded rumqttd thread cannot be stopped (rumqttd has no shutdown API);
     /// it stays idle on its private port until the process exits.
     pub async fn shutdown(self) {
+        self.radio.shutdown().await;
         let _ = self.shutdown.send(true);
         for service in self.services {
             let _ = service.await;
