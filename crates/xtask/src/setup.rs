@@ -30,6 +30,18 @@ const PACKAGES: &[Package] = &[
         provides: "pkg-config webkit2gtk-4.1",
         needed_for: Needs::Run,
     },
+    // Bluetooth LE provisioning: btleplug talks to BlueZ through libdbus (libdbus-sys finds it
+    // with pkg-config).
+    Package {
+        name: "pkg-config",
+        provides: "pkg-config",
+        needed_for: Needs::Run,
+    },
+    Package {
+        name: "libdbus-1-dev",
+        provides: "pkg-config dbus-1",
+        needed_for: Needs::Run,
+    },
     Package {
         name: "xvfb",
         provides: "Xvfb",
@@ -66,6 +78,23 @@ const PACKAGES: &[Package] = &[
     Package {
         name: "keyutils",
         provides: "keyctl",
+        needed_for: Needs::Test,
+    },
+    // The mobile check (src/mobile.rs): clang and glibc's aarch64 headers compile the build
+    // scripts' C for Android without the NDK, llvm-ar archives it; nothing is linked.
+    Package {
+        name: "clang",
+        provides: "clang",
+        needed_for: Needs::Test,
+    },
+    Package {
+        name: "llvm",
+        provides: "llvm-ar",
+        needed_for: Needs::Test,
+    },
+    Package {
+        name: "libc6-dev-arm64-cross",
+        provides: "file /usr/aarch64-linux-gnu/include/stdio.h",
         needed_for: Needs::Test,
     },
 ];
@@ -113,6 +142,9 @@ pub fn run(needs: Needs) -> Result<(), TaskError> {
     let packages: Vec<&Package> = PACKAGES.iter().filter(|p| wanted(p.needed_for)).collect();
     install_packages(&packages)?;
     install_wasm_target()?;
+    if needs == Needs::Test {
+        crate::mobile::install_targets()?;
+    }
     let installed = Step::new("list installed tools", "cargo")
         .args(["install", "--list"])
         .output()
@@ -172,6 +204,7 @@ fn provided(provides: &str) -> bool {
             .args(["--exists", library])
             .status()
             .is_ok_and(|status| status.success()),
+        Some(("file", path)) => std::path::Path::new(path).is_file(),
         _ => has_program(provides),
     }
 }

@@ -72,7 +72,9 @@ pub enum TransportError {
     #[error("no usable radio: {0}")]
     NoRadio(String),
     /// The operating system refused (permissions).
-    #[error("the system refused access to the radio: {0}; grant the app Bluetooth (and on older Android, location) permission")]
+    #[error(
+        "the system refused access to the radio: {0}; grant the app Bluetooth (and on older Android, location) permission"
+    )]
     PermissionDenied(String),
     /// The device is not (or no longer) in range.
     #[error("the device {0} is not in range any more: move closer and scan again")]
@@ -81,7 +83,9 @@ pub enum TransportError {
     #[error("the device does not offer the endpoint \"{0}\"")]
     NoEndpoint(String),
     /// No answer in time.
-    #[error("the device did not answer {what} within {after:?}: move closer, or power-cycle it and try again")]
+    #[error(
+        "the device did not answer {what} within {after:?}: move closer, or power-cycle it and try again"
+    )]
     Timeout {
         /// What was waited for.
         what: String,
