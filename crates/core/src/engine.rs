@@ -16,7 +16,14 @@ use companion_sandbox::{Sandbox, SandboxConfig, SandboxError};
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use companion_awsiot::TemplateName;
+use companion_sandbox::services::provisioning::DEFAULT_TEMPLATE_NAME;
+
 use crate::profile::{ConnectSpec, Profile, ProfileError, Target};
+use crate::provision::audit::Audit;
+use crate::provision::fleet::FleetProvisioner;
+use crate::provision::flow::{CloudTarget, Provisioning, Timeouts};
+use crate::provision::simulated::SimulatedRadio;
 use crate::registry::{self, NewThing, Registry, RegistryError, Source, Thing, ThingQuery};
 use crate::session::{
     ConnectionState, Message, Messages, QoS, Session, SessionError, SessionHandle, SessionOptions,
@@ -38,6 +45,8 @@ pub struct EngineConfig {
     pub simulated_devices: usize,
     /// Seeds the simulated devices.
     pub seed: u64,
+    /// How many new devices wait on the local sandbox's simulated radio to be provisioned.
+    pub provisionable_devices: usize,
     /// The saved profile to connect with; `None` (or a sandbox profile) runs the local
     /// sandbox.
     pub profile: Option<Profile>,
@@ -52,6 +61,7 @@ impl EngineConfig {
             data_dir: data_dir.into(),
             simulated_devices: 3,
             seed: 1,
+            provisionable_devices: 3,
             profile: None,
             vault: None,
         }
@@ -113,6 +123,9 @@ pub enum EngineError {
         /// Why.
         source: ProfileError,
     },
+    /// Provisioning could not be set up.
+    #[error("provisioning could not be set up: {0}")]
+    Provisioning(String),
     /// The profile needs the OS keyring, and none is usable.
     #[error(
         "the profile \"{0}\" needs its secrets from the OS keyring, and no keyring is usable \
@@ -123,6 +136,9 @@ pub enum EngineError {
     #[error(transparent)]
     Shadows(#[from] ShadowsError),
 }
+
+/// Client ids of the app's own connections start with this.
+const APP_CLIENT_PREFIX: &str = "iot-companion-";
 
 /// Shadow messages waiting for the shadow engine.
 const SHADOW_QUEUE: usize = 1024;
@@ -147,6 +163,9 @@ pub struct Engine {
     fleet_revision: watch::Receiver<u64>,
     broker: BrokerInfo,
     sandbox: Option<(Sandbox, SimulatedFleet)>,
+    provisioning: Option<Provisioning>,
+    /// The fleet provisioning session's loop, ended at shutdown.
+    provisioning_loop: Option<JoinHandle<ConnectionState>>,
     store: Store,
 }
 
@@ -202,7 +221,7 @@ impl Engine {
         let sandbox = Sandbox::start(SandboxConfig::new(config.data_dir.join("sandbox"))).await?;
         // The local sandbox's plain listener is loopback-only and needs no secrets.
         let endpoint = sandbox.plain_endpoint();
-        let client_id = format!("iot-companion-{:08x}", rand::random::<u32>());
+        let client_id = format!("{APP_CLIENT_PREFIX}{:08x}", rand::random::<u32>());
         let spec = ConnectSpec::plain(endpoint.host.clone(), endpoint.port, client_id);
         let wired = Wired::connect(&store, SANDBOX_PROFILE, spec).await?;
         let session = wired.session.clone();
@@ -232,7 +251,13 @@ impl Engine {
                 .map(|(thing, _)| thing.as_str().to_owned())
                 .collect(),
         };
-        Ok(wired.into_engine(broker, Some((sandbox, fleet)), store))
+        add_provisionable_devices(&sandbox.radio(), config.seed, config.provisionable_devices)?;
+        let (provisioning, provisioning_loop) =
+            local_provisioning(&sandbox, &wired, &store, endpoint.clone()).await?;
+        let mut engine = wired.into_engine(broker, Some((sandbox, fleet)), store);
+        engine.provisioning = Some(provisioning);
+        engine.provisioning_loop = Some(provisioning_loop);
+        Ok(engine)
     }
     /// The things of the fleet, as the registry knows them.
     pub async fn things(&self, query: &ThingQuery) -> Result<Vec<Thing>, EngineError> {
@@ -247,6 +272,12 @@ impl Engine {
     /// The device shadows: requests, edits with version checks, the offline outbox.
     pub fn shadows(&self) -> &Shadows {
         &self.shadows
+    }
+
+    /// Provisioning with this engine's radio and fleet provisioning, when a radio is there
+    /// (the local sandbox's simulated radio).
+    pub fn provisioning(&self) -> Option<&Provisioning> {
+        self.provisioning.as_ref()
     }
 
     /// The telemetry store: series, chart buckets, raw messages.
@@ -288,6 +319,14 @@ impl Engine {
         let _ = self.router.await;
         let _ = self.ingest_loop.await;
         self.shadows_loop.abort();
+        if let Some(provisioning) = &self.provisioning
+            && let Some(fleet) = &provisioning.fleet
+        {
+            fleet.disconnect();
+        }
+        if let Some(handle) = self.provisioning_loop {
+            let _ = handle.await;
+        }
         if let Some((sandbox, fleet)) = self.sandbox {
             if let Err(error) = fleet.shutdown().await {
                 tracing::warn!(%error, "a simulated device did not stop cleanly");
@@ -382,9 +421,96 @@ impl Wired {
             fleet_revision: self.fleet_revision,
             broker,
             sandbox,
+            provisioning: None,
+            provisioning_loop: None,
             store,
         }
     }
+}
+
+/// Networks the simulated devices see; `Workshop`'s passphrase is on the sandbox's README.
+pub const DEMO_NETWORK: (&str, &str) = ("Workshop", "provision-me");
+
+/// New devices in their boxes on the local sandbox's simulated radio, taking turns through
+/// the device kinds and security schemes: a plug with security 1 (PoP `abcd1234`), a light with
+/// security 2 (`wifiprov` / `light-secret`), and a thermostat whose firmware takes Wi-Fi only.
+fn add_provisionable_devices(
+    radio: &companion_sandbox::radio::SimulatedRadio,
+    seed: u64,
+    count: usize,
+) -> Result<(), EngineError> {
+    use companion_sandbox::devices::DeviceKind;
+    use companion_sandbox::radio::{DeviceSpec, Network, SecuritySpec};
+    for index in 0..count {
+        let serial = format!(
+            "{:06X}",
+            (seed.wrapping_mul(7919) + index as u64 * 104_729) & 0xFF_FFFF
+        );
+        let spec = match index % 3 {
+            0 => DeviceSpec::new(serial, DeviceKind::Plug, SecuritySpec::sec1("abcd1234")),
+            1 => DeviceSpec::new(
+                serial,
+                DeviceKind::Light,
+                SecuritySpec::sec2("wifiprov", "light-secret"),
+            ),
+            _ => DeviceSpec::new(
+                serial,
+                DeviceKind::Thermostat,
+                SecuritySpec::sec1("abcd1234"),
+            )
+            .wifi_only(),
+        };
+        let spec = spec
+            .with_network(Network::wpa2(DEMO_NETWORK.0, DEMO_NETWORK.1).with_rssi(-52))
+            .with_network(Network::open("Guest").with_rssi(-71))
+            .with_network(Network::wpa2("Office-5G", "not-this-one").with_rssi(-83))
+            .with_rssi(-48 - (index as i16 % 5) * 9);
+        if let Err(error) = radio.add_device(spec) {
+            return Err(EngineError::Provisioning(error.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Provisioning on the local sandbox: its simulated radio, fleet provisioning over a second
+/// plain session (the app's provisioning connection), identities pointing at its mutual-TLS
+/// listener and trusting its CA.
+async fn local_provisioning(
+    sandbox: &Sandbox,
+    wired: &Wired,
+    store: &Store,
+    endpoint: companion_sandbox::connect::Endpoint,
+) -> Result<(Provisioning, JoinHandle<ConnectionState>), EngineError> {
+    let client_id = format!(
+        "{APP_CLIENT_PREFIX}provisioning-{:08x}",
+        rand::random::<u32>()
+    );
+    let spec = ConnectSpec::plain(endpoint.host, endpoint.port, client_id);
+    let (session, session_loop) = Session::connect(spec, SessionOptions::default())?;
+    let session_loop = tokio::spawn(session_loop.run());
+    let template = TemplateName::new(DEFAULT_TEMPLATE_NAME)
+        .map_err(|e| EngineError::Provisioning(e.to_string()))?;
+    let fleet = Arc::new(FleetProvisioner::new(session, template));
+    let root_ca_der = pem::parse(sandbox.ca().cert_pem())
+        .map(pem::Pem::into_contents)
+        .unwrap_or_default();
+    let cloud = CloudTarget {
+        endpoint: "localhost".to_owned(),
+        port: sandbox
+            .mtls_address()
+            .map_or(8883, |address| address.port()),
+        root_ca_der,
+    };
+    let provisioning = Provisioning {
+        radio: Arc::new(SimulatedRadio::new(sandbox.radio())),
+        fleet: Some(fleet),
+        cloud,
+        registry: wired.registry.clone(),
+        fleet_changes: wired.fleet_revision.clone(),
+        audit: Audit::new(store.clone()),
+        timeouts: Timeouts::default(),
+    };
+    Ok((provisioning, session_loop))
 }
 
 /// Adds the simulated devices to the registry with their model (the sandbox created them, as
@@ -445,8 +571,15 @@ impl Router {
         });
     }
 
+    /// The app's own connections (its session and its fleet provisioning session) are not
+    /// things of the fleet.
     fn is_own_event(&self, topic: &str) -> bool {
-        topic.starts_with("$aws/events/") && topic.ends_with(&format!("/{}", self.own))
+        topic.starts_with("$aws/events/")
+            && (topic.ends_with(&format!("/{}", self.own))
+                || topic
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|client| client.starts_with(APP_CLIENT_PREFIX)))
     }
 
     async fn registry_update(&self, message: &Message) {

@@ -1,0 +1,234 @@
+//! The provisioning flow as the app runs it: the engine on the local sandbox, its simulated
+//! radio's new devices, fleet provisioning on the sandbox, and the audit trail.
+
+use std::time::Duration;
+
+use companion_core::engine::{DEMO_NETWORK, Engine, EngineConfig};
+use companion_core::provision::flow::{
+    AttemptHandle, Outcome, Proof, Remedy, Step, StepState, WifiChoice,
+};
+use companion_core::provision::{Discovered, TransportKind};
+use companion_espprov::{Passphrase, Password, Pop};
+use companion_testkit::TempDir;
+
+/// The whole attempt, however slow the machine.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+async fn engine(dir: &TempDir) -> Engine {
+    let config = EngineConfig {
+        simulated_devices: 0,
+        ..EngineConfig::local(dir.path())
+    };
+    Engine::start(config).await.expect("the engine starts")
+}
+
+/// The three devices in their boxes on the simulated radio, by id. A provisioned device stops
+/// advertising, so the list is read once, before any attempt.
+async fn devices(engine: &Engine) -> Vec<Discovered> {
+    let provisioning = engine
+        .provisioning()
+        .expect("the local sandbox has a radio");
+    assert_eq!(provisioning.radio.kind(), TransportKind::Simulated);
+    let mut found = provisioning
+        .radio
+        .scan(Duration::from_millis(100))
+        .await
+        .expect("the scan works");
+    assert_eq!(
+        found.len(),
+        3,
+        "three new devices wait in their boxes: {found:?}"
+    );
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    found
+}
+
+async fn settle(handle: &AttemptHandle) -> companion_core::provision::flow::AttemptView {
+    tokio::time::timeout(PATIENCE, handle.settled())
+        .await
+        .expect("the attempt settles in time")
+}
+
+fn wifi(passphrase: &str) -> WifiChoice {
+    WifiChoice {
+        ssid: DEMO_NETWORK.0.to_owned(),
+        passphrase: Passphrase::from(passphrase),
+    }
+}
+
+fn sec1() -> Proof {
+    Proof {
+        pop: Some(Pop::from("abcd1234")),
+        ..Proof::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plug_goes_from_its_box_to_online_and_a_wrong_wifi_password_is_fixed_without_starting_over()
+ {
+    let dir = TempDir::new("provision-flow-plug");
+    let engine = engine(&dir).await;
+    let provisioning = engine.provisioning().expect("radio").clone();
+    let mut plug = None;
+    for candidate in devices(&engine).await {
+        let handle = provisioning
+            .start(candidate.clone(), sec1(), None)
+            .await
+            .expect("the attempt starts");
+        let view = settle(&handle).await;
+        if view.state(Step::WifiConfig) == &StepState::NeedsInput
+            && !matches!(view.state(Step::Version), StepState::Passed(d) if d.contains("Wi-Fi only"))
+        {
+            plug = Some((handle, view));
+            break;
+        }
+        handle.cancel().await;
+    }
+    let (handle, view) = plug.expect("the plug (security 1 with the aws-iot endpoint) is found");
+    assert!(
+        matches!(view.state(Step::Session), StepState::Passed(_)),
+        "the secure session is up: {view:?}"
+    );
+    assert!(
+        view.networks
+            .iter()
+            .any(|n| n.ssid == DEMO_NETWORK.0 && n.secured),
+        "the device's own scan lists the workshop network: {:?}",
+        view.networks
+    );
+    assert_eq!(
+        view.networks.first().map(|n| n.ssid.as_str()),
+        Some(DEMO_NETWORK.0),
+        "strongest first"
+    );
+
+    assert!(handle.choose_network(wifi("wrong-password")).await);
+    let mut watch = handle.view();
+    let failed = tokio::time::timeout(
+        PATIENCE,
+        watch.wait_for(|v| matches!(v.outcome, Outcome::Failed(_))),
+    )
+    .await
+    .expect("the wrong password fails in time")
+    .expect("the attempt runs")
+    .clone();
+    let StepState::Failed(failure) = failed.state(Step::WifiStatus) else {
+        panic!("the station status step fails: {failed:?}");
+    };
+    assert_eq!(failure.remedy, Remedy::ReenterWifi, "{failure:?}");
+    assert!(failure.cause.contains("password"), "{}", failure.cause);
+    assert!(
+        failed.certificate_id.is_some(),
+        "the identity went over before the Wi-Fi was applied"
+    );
+
+    assert!(handle.choose_network(wifi(DEMO_NETWORK.1)).await);
+    let done = tokio::time::timeout(
+        PATIENCE,
+        watch.wait_for(|v| !matches!(v.outcome, Outcome::Running | Outcome::Failed(_))),
+    )
+    .await
+    .expect("the right password gets it online in time")
+    .expect("the attempt runs")
+    .clone();
+    let Outcome::Online { thing } = &done.outcome else {
+        panic!("the plug comes online: {done:?}");
+    };
+    assert!(thing.starts_with("plug-"), "named by the template: {thing}");
+    let registered = engine
+        .registry()
+        .get(thing)
+        .await
+        .expect("registry")
+        .expect("the new thing is in the fleet");
+    assert_eq!(
+        registered.presence,
+        companion_core::registry::Presence::Online
+    );
+
+    let audit = provisioning.audit.list(10).await.expect("audit");
+    let record = audit
+        .iter()
+        .find(|r| r.id == done.id)
+        .expect("the attempt is recorded");
+    assert_eq!(record.result, "succeeded");
+    assert!(record.certificate_delivered);
+    assert_eq!(record.thing_name.as_deref(), Some(thing.as_str()));
+    assert_eq!(record.ssid.as_deref(), Some(DEMO_NETWORK.0));
+    assert!(
+        !record.steps.contains("provision-me") && !record.steps.contains("abcd1234"),
+        "no secret in the audit: {}",
+        record.steps
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_proof_stops_at_the_session_and_a_wifi_only_device_says_so() {
+    let dir = TempDir::new("provision-flow-proofs");
+    let engine = engine(&dir).await;
+    let provisioning = engine.provisioning().expect("radio").clone();
+    let mut wifi_only = 0;
+    let mut sec2_online = 0;
+    for candidate in devices(&engine).await {
+        // A wrong proof first.
+        let wrong = Proof {
+            pop: Some(Pop::from("not-the-pop")),
+            username: Some("wifiprov".into()),
+            password: Some(Password::from("not-the-password")),
+        };
+        let handle = provisioning
+            .start(candidate.clone(), wrong, None)
+            .await
+            .expect("starts");
+        let view = settle(&handle).await;
+        let StepState::Failed(failure) = view.state(Step::Session) else {
+            panic!("a wrong proof fails the session step: {view:?}");
+        };
+        assert_eq!(failure.remedy, Remedy::StartOver, "{failure:?}");
+        assert!(
+            failure.cause.contains("rejected"),
+            "names the cause: {}",
+            failure.cause
+        );
+        handle.cancel().await;
+
+        // Then the right one, with the network given up front (batch mode).
+        let right = Proof {
+            pop: Some(Pop::from("abcd1234")),
+            username: Some("wifiprov".into()),
+            password: Some(Password::from("light-secret")),
+        };
+        let handle = provisioning
+            .start(candidate, right, Some(wifi(DEMO_NETWORK.1)))
+            .await
+            .expect("starts");
+        let mut watch = handle.view();
+        let done = tokio::time::timeout(
+            PATIENCE,
+            watch.wait_for(|v| !matches!(v.outcome, Outcome::Running)),
+        )
+        .await
+        .expect("settles")
+        .expect("runs")
+        .clone();
+        match &done.outcome {
+            Outcome::WifiOnly => {
+                assert!(
+                    matches!(done.state(Step::Credentials), StepState::Skipped(why) if why.contains("aws-iot")),
+                    "the skipped step says why: {done:?}"
+                );
+                wifi_only += 1;
+            }
+            Outcome::Online { thing } => {
+                if thing.starts_with("light-") {
+                    sec2_online += 1;
+                }
+            }
+            other => panic!("unexpected outcome {other:?}: {done:?}"),
+        }
+    }
+    assert_eq!(wifi_only, 1, "the thermostat's firmware takes Wi-Fi only");
+    assert_eq!(sec2_online, 1, "the security 2 light comes online");
+    engine.shutdown().await;
+}
