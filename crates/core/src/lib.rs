@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod activity;
 pub mod doctor;
 #[cfg(feature = "local-sandbox")]
 pub mod engine;
