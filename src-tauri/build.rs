@@ -5,9 +5,10 @@
 //! and its test harness together) never embed a half-written wasm file.
 
 use companion_model::{
-    AppInfoRequest, Command, DeviceGet, FleetList, ProfileList, ProfileRemove, ProfileSave,
-    ProfileUse, RawLog, RawLogExport, ShadowClearDesired, ShadowEdit, ShadowOpen, TelemetryChart,
-    VaultImport, VaultList, VaultRemove, WatchConnection,
+    ActivityExport, ActivityList, AppInfoRequest, Command, DeviceGet, FleetBulkEdit, FleetList,
+    ProfileList, ProfileRemove, ProfileSave, ProfileUse, ProvisionAct, ProvisionHistory,
+    ProvisionNetwork, ProvisionScan, ProvisionStart, RawLog, RawLogExport, ShadowClearDesired,
+    ShadowEdit, ShadowOpen, TelemetryChart, VaultImport, VaultList, VaultRemove, WatchConnection,
 };
 
 fn main() {
@@ -15,6 +16,7 @@ fn main() {
         AppInfoRequest::NAME,
         WatchConnection::NAME,
         FleetList::NAME,
+        FleetBulkEdit::NAME,
         DeviceGet::NAME,
         ShadowOpen::NAME,
         ShadowEdit::NAME,
@@ -29,6 +31,13 @@ fn main() {
         VaultList::NAME,
         VaultImport::NAME,
         VaultRemove::NAME,
+        ProvisionScan::NAME,
+        ProvisionStart::NAME,
+        ProvisionNetwork::NAME,
+        ProvisionAct::NAME,
+        ProvisionHistory::NAME,
+        ActivityList::NAME,
+        ActivityExport::NAME,
     ]);
     let attributes = tauri_build::Attributes::new()
         .codegen(tauri_build::CodegenContext::new())

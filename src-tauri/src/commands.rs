@@ -2,10 +2,12 @@
 //! (always as the argument named `request`), makes one call and maps the error.
 
 use companion_model::{
-    AppInfo, AppInfoRequest, Chart, Command, DeviceDetail, DeviceGet, EditSummary, ExportedFile,
-    FleetList, IdentitySummary, IpcError, ProfileList, ProfileRemove, ProfileSave, ProfileSummary,
-    ProfileUse, ProfilesView, RawEntry, RawLog, RawLogExport, ShadowClearDesired, ShadowEdit,
-    ShadowOpen, ShadowPanel, TelemetryChart, ThingSummary, VaultImport, VaultList, VaultRemove,
+    ActivityEvent, ActivityExport, ActivityList, AppInfo, AppInfoRequest, AttemptView, AuditEntry,
+    BulkResult, Chart, Command, DeviceDetail, DeviceGet, EditSummary, ExportedFile, FleetBulkEdit,
+    FleetList, FleetWindow, IdentitySummary, IpcError, ProfileList, ProfileRemove, ProfileSave,
+    ProfileSummary, ProfileUse, ProfilesView, ProvisionAct, ProvisionHistory, ProvisionNetwork,
+    ProvisionScan, ProvisionStart, RawEntry, RawLog, RawLogExport, ScanReply, ShadowClearDesired,
+    ShadowEdit, ShadowOpen, ShadowPanel, TelemetryChart, VaultImport, VaultList, VaultRemove,
     VaultView, WatchConnection, names_match,
 };
 use tauri::{AppHandle, State};
@@ -55,8 +57,17 @@ registered_as!(FleetList, fleet_list);
 pub async fn fleet_list(
     shell: State<'_, Shell>,
     request: FleetList,
-) -> Result<Vec<ThingSummary>, IpcError> {
+) -> Result<FleetWindow, IpcError> {
     shell.fleet(&request).await
+}
+
+registered_as!(FleetBulkEdit, fleet_bulk_edit);
+#[tauri::command]
+pub async fn fleet_bulk_edit(
+    shell: State<'_, Shell>,
+    request: FleetBulkEdit,
+) -> Result<Vec<BulkResult>, IpcError> {
+    shell.bulk_edit(&request.things, &request.desired).await
 }
 
 registered_as!(DeviceGet, device_get);
@@ -207,4 +218,69 @@ registered_as!(VaultRemove, vault_remove);
 #[tauri::command]
 pub async fn vault_remove(shell: State<'_, Shell>, request: VaultRemove) -> Result<(), IpcError> {
     shell.remove_identity(&request.name).await
+}
+
+registered_as!(ProvisionScan, provision_scan);
+#[tauri::command]
+pub async fn provision_scan(
+    shell: State<'_, Shell>,
+    request: ProvisionScan,
+) -> Result<ScanReply, IpcError> {
+    let ProvisionScan {} = request;
+    shell.provision_scan().await
+}
+
+registered_as!(ProvisionStart, provision_start);
+#[tauri::command]
+pub async fn provision_start(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    request: ProvisionStart,
+) -> Result<AttemptView, IpcError> {
+    shell.provision_start(app, request).await
+}
+
+registered_as!(ProvisionNetwork, provision_network);
+#[tauri::command]
+pub async fn provision_network(
+    shell: State<'_, Shell>,
+    request: ProvisionNetwork,
+) -> Result<(), IpcError> {
+    shell.provision_network(request.attempt, request.wifi).await
+}
+
+registered_as!(ProvisionAct, provision_act);
+#[tauri::command]
+pub async fn provision_act(shell: State<'_, Shell>, request: ProvisionAct) -> Result<(), IpcError> {
+    shell.provision_act(request.attempt, request.action).await
+}
+
+registered_as!(ProvisionHistory, provision_history);
+#[tauri::command]
+pub async fn provision_history(
+    shell: State<'_, Shell>,
+    request: ProvisionHistory,
+) -> Result<Vec<AuditEntry>, IpcError> {
+    shell.provision_history(request.limit).await
+}
+
+registered_as!(ActivityList, activity_list);
+#[tauri::command]
+pub async fn activity_list(
+    shell: State<'_, Shell>,
+    request: ActivityList,
+) -> Result<Vec<ActivityEvent>, IpcError> {
+    shell.activity(request.limit).await
+}
+
+registered_as!(ActivityExport, activity_export);
+#[tauri::command]
+pub async fn activity_export(
+    shell: State<'_, Shell>,
+    request: ActivityExport,
+) -> Result<ExportedFile, IpcError> {
+    let now_ms = companion_core::telemetry::now_ms();
+    shell
+        .export_activity(request.records, request.format, now_ms)
+        .await
 }

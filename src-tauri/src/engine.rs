@@ -58,14 +58,22 @@ async fn start(app: AppHandle) {
         Err(error) => {
             tracing::error!(%error, "the engine did not start");
             shell.engine_failed(error.to_string());
-            let _ = emit(&app, &shell.connection());
+            let change = shell.connection();
+            shell
+                .record_connection(&change, companion_core::telemetry::now_ms())
+                .await;
+            let _ = emit(&app, &change);
             return;
         }
     };
     tauri::async_runtime::spawn(async move {
         let shell = app.state::<Shell>();
         loop {
-            if let Err(error) = emit(&app, &shell.connection()) {
+            let change = shell.connection();
+            shell
+                .record_connection(&change, companion_core::telemetry::now_ms())
+                .await;
+            if let Err(error) = emit(&app, &change) {
                 tracing::warn!(%error, "connection state not delivered to the window");
             }
             if connection.changed().await.is_err() {

@@ -21,6 +21,7 @@ pub fn run() {
     init_logging();
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .plugin(companion_mobile::init())
         .setup(|app| {
             let data_dir = app.path().app_data_dir()?;
             std::fs::create_dir_all(&data_dir)?;
@@ -33,6 +34,7 @@ pub fn run() {
             commands::app_info,
             commands::watch_connection,
             commands::fleet_list,
+            commands::fleet_bulk_edit,
             commands::device_get,
             commands::shadow_open,
             commands::shadow_edit,
@@ -46,7 +48,14 @@ pub fn run() {
             commands::profile_use,
             commands::vault_list,
             commands::vault_import,
-            commands::vault_remove
+            commands::vault_remove,
+            commands::provision_scan,
+            commands::provision_start,
+            commands::provision_network,
+            commands::provision_act,
+            commands::provision_history,
+            commands::activity_list,
+            commands::activity_export
         ])
         .build(context());
     match result {

@@ -1,3 +1,5 @@
+mod activity;
+mod provision;
 mod settings;
 mod workbench;
 
@@ -8,11 +10,11 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use companion_core::engine::{BrokerInfo, BrokerKind, Engine};
-use companion_core::registry::{self, ThingFilter, ThingQuery};
+use companion_core::registry::{self, SortKey, ThingFilter, ThingQuery};
 use companion_core::session::ConnectionState as SessionState;
 use companion_model::{
     AppInfo, BrokerMode, BuildProfile, ConnectionChanged, ConnectionState, ErrorCode, FleetFilter,
-    FleetList, IpcError, Presence, RadioMode, ThingSummary,
+    FleetList, FleetSort, FleetWindow, IpcError, Presence, RadioMode, ThingSummary,
 };
 use tokio::sync::watch;
 
@@ -23,6 +25,8 @@ pub struct Shell {
     status: Mutex<EngineStatus>,
     engine: tokio::sync::Mutex<Option<Engine>>,
     settings: tokio::sync::Mutex<Option<Settings>>,
+    attempts: provision::Attempts,
+    last_connection: tokio::sync::Mutex<Option<(ConnectionState, String)>>,
 }
 
 /// Where the engine stands, as far as the window needs to know.
@@ -45,6 +49,8 @@ impl Shell {
             status: Mutex::new(EngineStatus::Starting(None)),
             engine: tokio::sync::Mutex::new(None),
             settings: tokio::sync::Mutex::new(None),
+            attempts: provision::Attempts::default(),
+            last_connection: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -80,22 +86,47 @@ impl Shell {
         connection
     }
 
-    /// The fleet as the engine's registry knows it.
-    pub async fn fleet(&self, request: &FleetList) -> Result<Vec<ThingSummary>, IpcError> {
-        let engine = self.engine.lock().await;
-        let engine = engine.as_ref().ok_or_else(unavailable)?;
+    /// A window of the fleet as the engine's registry knows it, with the number of matches.
+    pub async fn fleet(&self, request: &FleetList) -> Result<FleetWindow, IpcError> {
+        let parts = self.parts().await?;
+        let search = request.search.clone().filter(|s| !s.trim().is_empty());
         let query = ThingQuery {
             filter: thing_filter(request.filter),
-            search: request.search.clone().filter(|s| !s.trim().is_empty()),
-            ..ThingQuery::default()
+            search: search.clone(),
+            sort: match request.sort {
+                FleetSort::Name => SortKey::Name,
+                FleetSort::LastSeen => SortKey::LastSeen,
+                FleetSort::Model => SortKey::Model,
+                FleetSort::Firmware => SortKey::Firmware,
+            },
+            descending: request.descending,
+            limit: request.limit.min(500),
+            offset: request.offset,
         };
-        let things = engine.things(&query).await.map_err(|error| {
+        let read_failed = |error: registry::RegistryError| {
             IpcError::new(
                 ErrorCode::Internal,
                 format!("The fleet could not be read: {error}."),
             )
-        })?;
-        Ok(things.into_iter().map(summary).collect())
+        };
+        let things = parts.registry.list(&query).await.map_err(read_failed)?;
+        let total = parts
+            .registry
+            .count(query.filter, search.as_deref())
+            .await
+            .map_err(read_failed)?;
+        let pending = parts.pending_edits().await;
+        Ok(FleetWindow {
+            total: u64::try_from(total).unwrap_or(0),
+            offset: request.offset,
+            things: things
+                .into_iter()
+                .map(|thing| {
+                    let edits = pending.get(thing.name.as_str()).copied().unwrap_or(0);
+                    summary(thing, edits)
+                })
+                .collect(),
+        })
     }
 
     /// Records why the engine could not start.
@@ -237,7 +268,7 @@ fn thing_filter(filter: FleetFilter) -> ThingFilter {
     }
 }
 
-fn summary(thing: registry::Thing) -> ThingSummary {
+fn summary(thing: registry::Thing, pending_edits: u32) -> ThingSummary {
     ThingSummary {
         presence: match thing.presence {
             registry::Presence::Online => Presence::Online,
@@ -253,5 +284,6 @@ fn summary(thing: registry::Thing) -> ThingSummary {
         disconnect_reason: thing.disconnect_reason,
         out_of_sync: thing.out_of_sync,
         pending_jobs: u32::try_from(thing.pending_jobs).unwrap_or(u32::MAX),
+        pending_edits,
     }
 }

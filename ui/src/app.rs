@@ -65,7 +65,9 @@ fn page_content(state: &AppState, dispatch: &UseReducerDispatcher<AppState>) -> 
                 html! { <FleetPage on_open={dispatch.to_callback().reform(Action::OpenDevice)} /> }
             }
         },
-        Page::Provision => html! { <ProvisionPage /> },
+        Page::Provision => {
+            html! { <ProvisionPage on_open_device={dispatch.to_callback().reform(Action::OpenDevice)} /> }
+        }
         Page::Activity => html! { <ActivityPage /> },
         Page::Settings => html! {
             <SettingsPage theme={state.theme} {on_theme} app_info={state.app_info.clone()} connection={state.connection.clone()} />

@@ -9,6 +9,7 @@ pub mod components;
 pub mod hooks;
 pub mod ipc;
 pub mod pages;
+pub mod provisioning;
 pub mod state;
 pub mod theme;
 pub mod workbench;

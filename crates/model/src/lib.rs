@@ -6,14 +6,17 @@
 //! on. This crate is the only place these formats are defined: it depends on serde alone and
 //! compiles both natively and to wasm.
 
+mod activity;
 mod app;
 mod connection;
 mod device;
 mod error;
 mod fleet;
+mod provision;
 mod settings;
 mod shadow;
 
+pub use activity::{ActivityEvent, ActivityExport, ActivityList, ExportFormat, ExportRecords};
 pub use app::{AppInfo, AppInfoRequest, BuildProfile, RadioMode};
 pub use connection::{BrokerMode, ConnectionChanged, ConnectionState, WatchConnection};
 pub use device::{
@@ -21,7 +24,15 @@ pub use device::{
     RawLog, RawLogExport, SeriesValue, TelemetryChart, TelemetryFrame,
 };
 pub use error::{ErrorCode, IpcError};
-pub use fleet::{FleetChanged, FleetFilter, FleetList, Presence, ThingSummary};
+pub use fleet::{
+    BulkResult, FleetBulkEdit, FleetChanged, FleetFilter, FleetList, FleetSort, FleetWindow,
+    Presence, ThingSummary,
+};
+pub use provision::{
+    AttemptAction, AttemptOutcome, AttemptView, AuditEntry, NetworkView, ProvisionAct,
+    ProvisionChanged, ProvisionHistory, ProvisionNetwork, ProvisionScan, ProvisionStart, Remedy,
+    ScanReply, ScannedDevice, StepStatus, StepView, WifiInput,
+};
 pub use settings::{
     Expiry, IdentitySummary, ProfileForm, ProfileKind, ProfileList, ProfileRemove, ProfileSave,
     ProfileSummary, ProfileUse, ProfilesView, Secret, TransportChoice, VaultImport, VaultList,
@@ -112,6 +123,15 @@ mod tests {
             VaultList::NAME,
             VaultImport::NAME,
             VaultRemove::NAME,
+            ProvisionScan::NAME,
+            ProvisionStart::NAME,
+            ProvisionNetwork::NAME,
+            ProvisionAct::NAME,
+            ProvisionChanged::NAME,
+            ProvisionHistory::NAME,
+            ActivityList::NAME,
+            ActivityExport::NAME,
+            FleetBulkEdit::NAME,
         ] {
             assert!(valid(name), "{name:?} is not a valid Tauri name");
         }

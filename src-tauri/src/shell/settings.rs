@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use companion_core::activity::ActivityLog;
 use companion_core::profile::{
     AwsIot, AwsTransport, CaSource, Mqtt, MqttTls, Profile, Target, identity_names,
 };
@@ -20,6 +21,7 @@ use super::{Shell, sentence};
 #[derive(Debug, Clone)]
 pub struct Settings {
     profiles: Profiles,
+    activity: ActivityLog,
     store: Store,
     vault: Result<AsyncVault, String>,
 }
@@ -36,6 +38,7 @@ impl Settings {
             .map_err(|error| sentence(&error.to_string()));
         Ok(Self {
             profiles: Profiles::new(store.clone()),
+            activity: ActivityLog::new(store.clone()),
             store,
             vault,
         })
@@ -52,6 +55,11 @@ impl Settings {
         }
     }
 
+    /// The activity log.
+    pub fn activity(&self) -> &ActivityLog {
+        &self.activity
+    }
+
     /// The keyring, when one is usable.
     pub fn vault(&self) -> Option<AsyncVault> {
         self.vault.as_ref().ok().cloned()
@@ -66,7 +74,7 @@ impl Settings {
 }
 
 impl Shell {
-    async fn settings(&self) -> Result<Settings, IpcError> {
+    pub(super) async fn settings(&self) -> Result<Settings, IpcError> {
         self.settings.lock().await.clone().ok_or_else(|| {
             IpcError::new(
                 ErrorCode::Unavailable,

@@ -10,9 +10,9 @@ use companion_core::shadows::{
 };
 use companion_core::telemetry::{ChartWindow, Telemetry};
 use companion_model::{
-    Chart, ChartPoint, ChartSpan, Control, ControlKind, DeviceDetail, EditStatus, EditSummary,
-    ErrorCode, ExportedFile, HistoryItem, IpcError, JobSummary, RawEntry, ShadowChange,
-    ShadowDocument, ShadowPanel, ShadowRef,
+    BulkResult, Chart, ChartPoint, ChartSpan, Control, ControlKind, DeviceDetail, EditStatus,
+    EditSummary, ErrorCode, ExportedFile, HistoryItem, IpcError, JobSummary, RawEntry,
+    ShadowChange, ShadowDocument, ShadowPanel, ShadowRef,
 };
 use serde_json::Value;
 
@@ -67,7 +67,7 @@ impl Shell {
         Ok(DeviceDetail {
             signal_dbm: found.signal_dbm,
             attributes: found.attributes.clone(),
-            summary: summary(found),
+            summary: summary(found, 0),
             jobs: jobs.into_iter().map(job).collect(),
             series,
             shadows,
@@ -90,6 +90,52 @@ impl Shell {
             .map_err(internal)?
             .and_then(|found| found.model);
         panel(&parts, &thing, &kind, model.as_deref()).await
+    }
+
+    /// Queues the same desired patch on many things' classic shadows; one result each. A
+    /// shadow never read is read first, so the edit has a version to be checked against.
+    pub async fn bulk_edit(
+        &self,
+        things: &[String],
+        desired: &Value,
+    ) -> Result<Vec<BulkResult>, IpcError> {
+        if !desired.is_object() {
+            return Err(IpcError::new(
+                ErrorCode::InvalidInput,
+                "The desired state must be a JSON object, such as {\"on\": true}.",
+            ));
+        }
+        let parts = self.parts().await?;
+        let mut results = Vec::with_capacity(things.len());
+        for thing in things {
+            let shadow = ShadowRef {
+                thing: thing.clone(),
+                name: None,
+            };
+            let outcome = async {
+                let (name, kind) = key(&shadow)?;
+                if parts.shadows.cached(&name, &kind).is_none() {
+                    match parts.shadows.watch(&name, &kind).await {
+                        Ok(_) | Err(ShadowsError::Offline | ShadowsError::Timeout(_)) => {}
+                        Err(error) => return Err(shadow_error(error)),
+                    }
+                }
+                self.shadow_edit(&shadow, desired).await
+            };
+            results.push(match outcome.await {
+                Ok(edit) => BulkResult {
+                    thing: thing.clone(),
+                    ok: true,
+                    message: edit.status.label().to_owned(),
+                },
+                Err(error) => BulkResult {
+                    thing: thing.clone(),
+                    ok: false,
+                    message: error.message,
+                },
+            });
+        }
+        Ok(results)
     }
 
     /// Queues a desired-state edit of a shadow.
@@ -201,25 +247,11 @@ impl Shell {
             name: None,
         })?;
         let entries = self.raw_log(thing, RAW_LOG_MAX).await?;
-        let dir = self.data_dir.join("exports");
         let file = format!("{}-raw-{now_ms}.json", valid.as_str().replace(':', "_"));
-        let path = dir.join(file);
         let json = serde_json::to_vec_pretty(&entries).map_err(internal)?;
-        let write = async {
-            tokio::fs::create_dir_all(&dir).await?;
-            tokio::fs::write(&path, json).await
-        };
-        write.await.map_err(|error| {
-            IpcError::new(
-                ErrorCode::PermissionDenied,
-                format!(
-                    "The log could not be saved to {}: {error}. Check that the folder is writable.",
-                    path.display()
-                ),
-            )
-        })?;
+        let path = self.write_export(&file, json).await?;
         Ok(ExportedFile {
-            path: path.display().to_string(),
+            path,
             records: entries.len(),
         })
     }
@@ -245,6 +277,21 @@ impl Shell {
                 SessionState::Connected { .. }
             ),
         })
+    }
+}
+
+impl Parts {
+    /// Open edits (queued or waiting for the device) per thing.
+    pub async fn pending_edits(&self) -> std::collections::HashMap<String, u32> {
+        let mut counts = std::collections::HashMap::new();
+        if let Ok(edits) = self.shadows.edits().await {
+            for edit in edits {
+                if matches!(edit.state, EditState::Queued | EditState::Pending { .. }) {
+                    *counts.entry(edit.thing.as_str().to_owned()).or_insert(0) += 1;
+                }
+            }
+        }
+        counts
     }
 }
 

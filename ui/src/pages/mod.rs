@@ -9,5 +9,7 @@ mod settings;
 pub use activity::ActivityPage;
 pub use device::{DevicePage, DevicePageProps};
 pub use fleet::{FleetPage, FleetPageProps};
-pub use provision::ProvisionPage;
+pub use provision::{
+    NetworkChooser, NetworkChooserProps, ProvisionPage, ProvisionPageProps, Wizard, WizardProps,
+};
 pub use settings::{SettingsPage, SettingsPageProps};

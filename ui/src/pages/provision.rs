@@ -1,14 +1,563 @@
+use std::collections::{BTreeMap, BTreeSet};
+
+use companion_model::{
+    AttemptAction, AttemptOutcome, AttemptView, IpcError, NetworkView, ProvisionAct,
+    ProvisionChanged, ProvisionNetwork, ProvisionScan, ProvisionStart, Remedy, ScannedDevice,
+    Secret, StepStatus, StepView, WifiInput,
+};
+use wasm_bindgen_futures::spawn_local;
+use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use crate::components::NotBuilt;
+use crate::hooks::use_event;
+use crate::ipc;
+use crate::provisioning::{bars, merge_scan, parse_qr};
 
-/// Finding nearby devices and taking them from the box to online.
+/// Scans a device must be missing from before it leaves the list.
+const FORGET_AFTER: u32 = 3;
+
+/// Props of [`ProvisionPage`].
+#[derive(Debug, Properties, PartialEq)]
+pub struct ProvisionPageProps {
+    /// Opens a provisioned thing's device page.
+    pub on_open_device: Callback<String>,
+}
+
+/// Finding nearby devices and taking them from the box to online: one at a time through the
+/// wizard, or a batch with one network and one proof.
 #[component]
-pub fn ProvisionPage() -> Html {
+pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
+    let devices = use_state(Vec::<(ScannedDevice, u32)>::new);
+    let radio = use_state(String::new);
+    let scanning = use_state(|| false);
+    let failure = use_state(|| None::<IpcError>);
+    let selected = use_state(BTreeSet::<String>::new);
+    let attempts = use_state(BTreeMap::<i64, AttemptView>::new);
+    let focus = use_state(|| None::<i64>);
+    let filter = use_state(String::new);
+    let pop = use_node_ref();
+    let username = use_node_ref();
+    let password = use_node_ref();
+    let batch_ssid = use_node_ref();
+    let batch_pass = use_node_ref();
+    let qr_note = use_state(|| None::<Result<String, String>>);
+
+    let scan = {
+        let (devices, radio, scanning, failure) = (
+            devices.clone(),
+            radio.clone(),
+            scanning.clone(),
+            failure.clone(),
+        );
+        Callback::from(move |()| {
+            let (devices, radio, scanning, failure) = (
+                devices.clone(),
+                radio.clone(),
+                scanning.clone(),
+                failure.clone(),
+            );
+            scanning.set(true);
+            spawn_local(async move {
+                match ipc::call(&ProvisionScan {}).await {
+                    Ok(reply) => {
+                        devices.set(merge_scan(&devices, &reply.devices, FORGET_AFTER));
+                        radio.set(reply.radio);
+                        failure.set(None);
+                    }
+                    Err(error) => failure.set(Some(error)),
+                }
+                scanning.set(false);
+            });
+        })
+    };
+    {
+        let scan = scan.clone();
+        use_effect_with((), move |()| scan.emit(()));
+    }
+    {
+        let attempts = attempts.clone();
+        let on_change = Callback::from(move |event: Result<ProvisionChanged, IpcError>| {
+            if let Ok(event) = event {
+                let mut next = (*attempts).clone();
+                next.insert(event.attempt.id, event.attempt);
+                attempts.set(next);
+            }
+        });
+        use_event::<ProvisionChanged>(on_change, Callback::noop());
+    }
+
+    let text = |node: &NodeRef| {
+        node.cast::<HtmlInputElement>()
+            .map(|input| input.value())
+            .unwrap_or_default()
+    };
+    let start = {
+        let (selected, attempts, focus, failure) = (
+            selected.clone(),
+            attempts.clone(),
+            focus.clone(),
+            failure.clone(),
+        );
+        let devices = devices.clone();
+        let refs = (
+            pop.clone(),
+            username.clone(),
+            password.clone(),
+            batch_ssid.clone(),
+            batch_pass.clone(),
+        );
+        Callback::from(move |batch: bool| {
+            let chosen: Vec<ScannedDevice> = devices
+                .iter()
+                .filter(|(d, _)| selected.contains(&d.id))
+                .map(|(d, _)| d.clone())
+                .collect();
+            if chosen.is_empty() {
+                failure.set(Some(IpcError::new(
+                    companion_model::ErrorCode::InvalidInput,
+                    "Select a device in the list first.",
+                )));
+                return;
+            }
+            let optional = |value: String| (!value.is_empty()).then_some(value);
+            let wifi = batch.then(|| WifiInput {
+                ssid: text(&refs.3),
+                passphrase: Secret(text(&refs.4)),
+            });
+            if wifi.as_ref().is_some_and(|w| w.ssid.trim().is_empty()) {
+                failure.set(Some(IpcError::new(
+                    companion_model::ErrorCode::InvalidInput,
+                    "Batch mode needs the network every device joins: enter its name and password.",
+                )));
+                return;
+            }
+            for device in chosen {
+                let request = ProvisionStart {
+                    device,
+                    pop: optional(text(&refs.0)).map(Secret),
+                    username: optional(text(&refs.1)),
+                    password: optional(text(&refs.2)).map(Secret),
+                    wifi: wifi.clone(),
+                };
+                let (attempts, focus, failure) = (attempts.clone(), focus.clone(), failure.clone());
+                spawn_local(async move {
+                    match ipc::call(&request).await {
+                        Ok(view) => {
+                            let id = view.id;
+                            let mut next = (*attempts).clone();
+                            next.entry(id).or_insert(view);
+                            attempts.set(next);
+                            if focus.is_none() || !batch {
+                                focus.set(Some(id));
+                            }
+                            failure.set(None);
+                        }
+                        Err(error) => failure.set(Some(error)),
+                    }
+                });
+            }
+        })
+    };
+    let on_qr = {
+        let (qr_note, selected, devices, pop, username) = (
+            qr_note.clone(),
+            selected.clone(),
+            devices.clone(),
+            pop.clone(),
+            username.clone(),
+        );
+        Callback::from(move |event: Event| {
+            let value = event.target_unchecked_into::<HtmlInputElement>().value();
+            if value.trim().is_empty() {
+                qr_note.set(None);
+                return;
+            }
+            match parse_qr(&value) {
+                Ok(qr) => {
+                    if let (Some(input), Some(secret)) = (pop.cast::<HtmlInputElement>(), &qr.pop) {
+                        input.set_value(secret);
+                    }
+                    if let (Some(input), Some(name)) =
+                        (username.cast::<HtmlInputElement>(), &qr.username)
+                    {
+                        input.set_value(name);
+                    }
+                    let found = devices.iter().find(|(d, _)| d.name == qr.name);
+                    match found {
+                        Some((device, _)) => {
+                            selected.set(BTreeSet::from([device.id.clone()]));
+                            qr_note.set(Some(Ok(format!(
+                                "Selected {} with its proof from the QR code.",
+                                qr.name
+                            ))));
+                        }
+                        None => qr_note.set(Some(Err(format!(
+                            "{} is not in range yet: scan again near the device.",
+                            qr.name
+                        )))),
+                    }
+                }
+                Err(why) => qr_note.set(Some(Err(why))),
+            }
+        })
+    };
+
+    let needle = filter.to_lowercase();
+    let rows = devices
+        .iter()
+        .filter(|(d, _)| needle.is_empty() || d.name.to_lowercase().contains(&needle))
+        .map(|(device, missed)| {
+            let checked = selected.contains(&device.id);
+            let toggle = {
+                let (selected, id) = (selected.clone(), device.id.clone());
+                Callback::from(move |_: Event| {
+                    let mut next = (*selected).clone();
+                    if !next.remove(&id) {
+                        next.insert(id.clone());
+                    }
+                    selected.set(next);
+                })
+            };
+            let level = bars(device.rssi.map(i32::from));
+            html! {
+                <li class={classes!("scan-row", (*missed > 0).then_some("fading"))} data-device={device.name.clone()}>
+                    <label class="scan-pick">
+                        <input type="checkbox" checked={checked} onchange={toggle} aria-label={format!("Select {}", device.name)} />
+                        <span class="mono">{ &device.name }</span>
+                    </label>
+                    { signal(level, device.rssi.map(i32::from)) }
+                </li>
+            }
+        });
+    let on_filter = {
+        let filter = filter.clone();
+        Callback::from(move |event: InputEvent| {
+            filter.set(event.target_unchecked_into::<HtmlInputElement>().value());
+        })
+    };
+    let focused = focus.and_then(|id| attempts.get(&id).cloned());
     html! {
-        <NotBuilt
-            purpose="Provisioning finds nearby devices over Bluetooth LE, proves possession, gives them Wi-Fi credentials and an X.509 identity for AWS IoT, and watches them come online — one device or a batch."
-            missing="This build has no radio yet: Bluetooth LE provisioning and the simulated radio arrive in a later release."
-        />
+        <div class="stack provision">
+            <section class="card" aria-labelledby="scan-title">
+                <h2 id="scan-title">{ "Nearby devices" }</h2>
+                <p class="muted small" id="scan-radio">{ if radio.is_empty() { "Scanning…".to_owned() } else { format!("{} · devices offering provisioning", *radio) } }</p>
+                <div class="toolbar">
+                    <button type="button" class="button" id="scan-again" disabled={*scanning} onclick={ let scan = scan.clone(); Callback::from(move |_: MouseEvent| scan.emit(())) }>
+                        { if *scanning { "Scanning…" } else { "Scan again" } }
+                    </button>
+                    <input type="search" class="search" placeholder="Filter by name" aria-label="Filter devices by name" oninput={on_filter} />
+                </div>
+                if let Some(error) = &*failure {
+                    <p class="error" role="alert" id="provision-error">{ &error.message }</p>
+                }
+                if radio.starts_with("Simulated") {
+                    <p class="notice small" id="sandbox-labels">
+                        { "The local sandbox's new devices are labelled like real ones: plugs and thermostats take the PoP " }
+                        <code>{ "abcd1234" }</code>{ ", lights the username " }<code>{ "wifiprov" }</code>{ " and password " }<code>{ "light-secret" }</code>
+                        { ". They see the network " }<code>{ "Workshop" }</code>{ " (password " }<code>{ "provision-me" }</code>{ ")." }
+                    </p>
+                }
+                if devices.is_empty() && !*scanning {
+                    <p class="muted">{ "No device offers provisioning nearby. Power the device on (it advertises as PROV_…) and scan again." }</p>
+                }
+                <ul class="plain-list scan-list" id="scan-list">{ for rows }</ul>
+            </section>
+            <section class="card" aria-labelledby="proof-title">
+                <h2 id="proof-title">{ "Proof of possession" }</h2>
+                <div class="form">
+                    <label>{ "QR code payload (paste)" }<input class="input mono" id="qr-payload" placeholder="{\"ver\":\"v1\",\"name\":\"PROV_…\",\"pop\":\"…\"}" onchange={on_qr} /></label>
+                    if let Some(note) = &*qr_note {
+                        { match note { Ok(text) => html! { <p class="muted small">{ text }</p> }, Err(text) => html! { <p class="error small">{ text }</p> } } }
+                    }
+                    <label>{ "PoP (security 1)" }<input ref={pop} id="provision-pop" class="input" type="password" autocomplete="off" /></label>
+                    <details>
+                        <summary class="small">{ "Security 2 (username and password)" }</summary>
+                        <label>{ "Username" }<input ref={username} id="provision-username" class="input" placeholder="wifiprov" /></label>
+                        <label>{ "Password" }<input ref={password} id="provision-password" class="input" type="password" autocomplete="off" /></label>
+                    </details>
+                    <div class="buttons">
+                        <button type="button" class="button primary" id="provision-start" onclick={ let start = start.clone(); Callback::from(move |_: MouseEvent| start.emit(false)) }>
+                            { format!("Provision {}", plural(selected.len())) }
+                        </button>
+                    </div>
+                    <details class="batch">
+                        <summary class="small">{ "Batch: the same network for every selected device" }</summary>
+                        <label>{ "Network name" }<input ref={batch_ssid} id="batch-ssid" class="input" /></label>
+                        <label>{ "Network password" }<input ref={batch_pass} id="batch-pass" class="input" type="password" autocomplete="off" /></label>
+                        <button type="button" class="button" id="batch-start" onclick={ let start = start.clone(); Callback::from(move |_: MouseEvent| start.emit(true)) }>{ "Provision all selected" }</button>
+                    </details>
+                </div>
+            </section>
+            if let Some(attempt) = focused {
+                <Wizard key={attempt.id} attempt={attempt.clone()} on_open_device={props.on_open_device.clone()} />
+            }
+            if attempts.len() > 1 {
+                { batch_table(&attempts, &focus) }
+            }
+        </div>
+    }
+}
+
+fn plural(count: usize) -> String {
+    match count {
+        0 => "the selected device".to_owned(),
+        1 => "1 device".to_owned(),
+        n => format!("{n} devices, one at a time"),
+    }
+}
+
+fn signal(level: u8, rssi: Option<i32>) -> Html {
+    let label = rssi.map_or_else(|| "signal unknown".to_owned(), |dbm| format!("{dbm} dBm"));
+    html! {
+        <span class="signal" title={label.clone()} aria-label={format!("Signal {level} of 4, {label}")} data-bars={level.to_string()}>
+            { for (1..=4).map(|bar| html! { <span class={classes!("bar", (bar <= level).then_some("on"))}></span> }) }
+        </span>
+    }
+}
+
+fn batch_table(attempts: &BTreeMap<i64, AttemptView>, focus: &UseStateHandle<Option<i64>>) -> Html {
+    html! {
+        <section class="card" aria-labelledby="batch-title">
+            <h2 id="batch-title">{ "Attempts" }</h2>
+            <div class="table-wrap">
+                <table class="table" id="attempts-table">
+                    <thead><tr><th scope="col">{ "Device" }</th><th scope="col">{ "Step" }</th><th scope="col">{ "Result" }</th><th scope="col">{ "Thing" }</th></tr></thead>
+                    <tbody>
+                        { for attempts.values().rev().map(|attempt| {
+                            let current = attempt.steps.iter().rev().find(|s| s.state != StepStatus::Waiting).map(|s| s.label.clone()).unwrap_or_default();
+                            let show = { let (focus, id) = (focus.clone(), attempt.id); Callback::from(move |_: MouseEvent| focus.set(Some(id))) };
+                            html! {
+                                <tr data-attempt={attempt.id.to_string()} data-outcome={outcome_word(&attempt.outcome)}>
+                                    <td><button type="button" class="link mono" onclick={show}>{ &attempt.device.name }</button></td>
+                                    <td>{ current }</td>
+                                    <td>{ outcome_badge(&attempt.outcome) }</td>
+                                    <td class="mono">{ attempt.thing_name.clone().unwrap_or_default() }</td>
+                                </tr>
+                            }
+                        }) }
+                    </tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
+
+fn outcome_word(outcome: &AttemptOutcome) -> &'static str {
+    match outcome {
+        AttemptOutcome::Running => "running",
+        AttemptOutcome::Online { .. } => "online",
+        AttemptOutcome::WifiOnly => "wifi_only",
+        AttemptOutcome::Failed { .. } => "failed",
+        AttemptOutcome::Cancelled => "cancelled",
+    }
+}
+
+fn outcome_badge(outcome: &AttemptOutcome) -> Html {
+    let (class, text) = match outcome {
+        AttemptOutcome::Running => ("badge pending", "in progress"),
+        AttemptOutcome::Online { .. } => ("badge ok", "online"),
+        AttemptOutcome::WifiOnly => ("badge", "Wi-Fi only"),
+        AttemptOutcome::Failed { .. } => ("badge warn", "needs attention"),
+        AttemptOutcome::Cancelled => ("badge", "cancelled"),
+    };
+    html! { <span class={class}>{ text }</span> }
+}
+
+/// Props of [`Wizard`].
+#[derive(Debug, Properties, PartialEq)]
+pub struct WizardProps {
+    /// The attempt.
+    pub attempt: AttemptView,
+    /// Opens the provisioned thing's device page.
+    pub on_open_device: Callback<String>,
+}
+
+/// One attempt, step by step: what passed, what runs, what needs the user, and on failure its
+/// cause and the way forward.
+#[component]
+pub fn Wizard(props: &WizardProps) -> Html {
+    let attempt = &props.attempt;
+    let failure = use_state(|| None::<IpcError>);
+    let act = {
+        let (id, failure) = (attempt.id, failure.clone());
+        Callback::from(move |action: AttemptAction| {
+            let failure = failure.clone();
+            spawn_local(async move {
+                failure.set(
+                    ipc::call(&ProvisionAct {
+                        attempt: id,
+                        action,
+                    })
+                    .await
+                    .err(),
+                );
+            });
+        })
+    };
+    let send_network = {
+        let (id, failure) = (attempt.id, failure.clone());
+        Callback::from(move |wifi: WifiInput| {
+            let failure = failure.clone();
+            spawn_local(async move {
+                failure.set(
+                    ipc::call(&ProvisionNetwork { attempt: id, wifi })
+                        .await
+                        .err(),
+                );
+            });
+        })
+    };
+    let needs_network = attempt
+        .steps
+        .iter()
+        .any(|s| s.step == "wifi_config" && s.state == StepStatus::NeedsInput)
+        || attempt
+            .steps
+            .iter()
+            .any(|s| s.state == StepStatus::Failed && s.remedy == Some(Remedy::ReenterWifi));
+    let running = matches!(attempt.outcome, AttemptOutcome::Running);
+    let failed = matches!(attempt.outcome, AttemptOutcome::Failed { .. });
+    html! {
+        <section class="card wizard" aria-labelledby="wizard-title" id="wizard" data-outcome={outcome_word(&attempt.outcome)}>
+            <h2 id="wizard-title">{ format!("Provisioning {}", attempt.device.name) }</h2>
+            <ol class="steps" id="wizard-steps">
+                { for attempt.steps.iter().map(step_row) }
+            </ol>
+            if needs_network {
+                <NetworkChooser networks={attempt.networks.clone()} on_send={send_network} />
+            }
+            if let Some(error) = &*failure {
+                <p class="error" role="alert">{ &error.message }</p>
+            }
+            { finale(attempt, &props.on_open_device) }
+            <div class="buttons">
+                if failed && attempt.steps.iter().any(|s| s.state == StepStatus::Failed && s.remedy == Some(Remedy::Retry)) {
+                    <button type="button" class="button primary" id="wizard-retry" onclick={act.reform(|_: MouseEvent| AttemptAction::Retry)}>{ "Retry this step" }</button>
+                }
+                if running || failed {
+                    <button type="button" class="button" id="wizard-cancel" onclick={act.reform(|_: MouseEvent| AttemptAction::Cancel)}>{ if failed { "Give up and start over" } else { "Cancel" } }</button>
+                }
+            </div>
+        </section>
+    }
+}
+
+fn step_row(step: &StepView) -> Html {
+    let (class, mark) = match step.state {
+        StepStatus::Waiting => ("waiting", "○"),
+        StepStatus::Running => ("running", "◔"),
+        StepStatus::NeedsInput => ("input", "✎"),
+        StepStatus::Passed => ("passed", "✓"),
+        StepStatus::Skipped => ("skipped", "–"),
+        StepStatus::Failed => ("failed", "✕"),
+    };
+    html! {
+        <li class={classes!("step", class)} data-step={step.step.clone()} data-state={class} aria-current={(step.state == StepStatus::Running).then_some("step")}>
+            <span class="step-mark" aria-hidden="true">{ mark }</span>
+            <div class="step-text">
+                <strong>{ &step.label }</strong>
+                if let Some(detail) = &step.detail {
+                    <span class="small">{ detail }</span>
+                }
+                if let Some(fix) = &step.fix {
+                    <span class="small fix">{ fix }</span>
+                }
+            </div>
+        </li>
+    }
+}
+
+fn finale(attempt: &AttemptView, on_open_device: &Callback<String>) -> Html {
+    match &attempt.outcome {
+        AttemptOutcome::Online { thing } => {
+            let open = {
+                let thing = thing.clone();
+                on_open_device.reform(move |_: MouseEvent| thing.clone())
+            };
+            html! {
+                <div class="notice done" role="status" id="wizard-done">
+                    <p><strong>{ format!("{thing} is online.") }</strong>{ format!(" Certificate {}.", attempt.certificate_id.as_deref().map_or("—", |c| &c[..c.len().min(12)])) }</p>
+                    <button type="button" class="button primary" id="wizard-open-device" onclick={open}>{ "Open its live shadow" }</button>
+                </div>
+            }
+        }
+        AttemptOutcome::WifiOnly => html! {
+            <div class="notice" role="status" id="wizard-done">
+                <p>{ "The device is on Wi-Fi. It does not take an AWS IoT identity over provisioning, so it needs its certificate some other way (its firmware, or the vendor's cloud)." }</p>
+            </div>
+        },
+        _ => Html::default(),
+    }
+}
+
+/// Props of [`NetworkChooser`].
+#[derive(Debug, Properties, PartialEq)]
+pub struct NetworkChooserProps {
+    /// The device's networks.
+    pub networks: Vec<NetworkView>,
+    /// Sends the choice.
+    pub on_send: Callback<WifiInput>,
+}
+
+/// The device's Wi-Fi networks with signal and security, and the password.
+#[component]
+pub fn NetworkChooser(props: &NetworkChooserProps) -> Html {
+    let ssid = use_state(|| {
+        props
+            .networks
+            .first()
+            .map(|n| n.ssid.clone())
+            .unwrap_or_default()
+    });
+    let passphrase = use_node_ref();
+    let manual = use_node_ref();
+    let onsubmit = {
+        let (ssid, passphrase, manual, on_send) = (
+            ssid.clone(),
+            passphrase.clone(),
+            manual.clone(),
+            props.on_send.clone(),
+        );
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            let typed = manual
+                .cast::<HtmlInputElement>()
+                .map(|i| i.value())
+                .unwrap_or_default();
+            let chosen = if typed.trim().is_empty() {
+                (*ssid).clone()
+            } else {
+                typed
+            };
+            let secret = passphrase
+                .cast::<HtmlInputElement>()
+                .map(|i| i.value())
+                .unwrap_or_default();
+            on_send.emit(WifiInput {
+                ssid: chosen,
+                passphrase: Secret(secret),
+            });
+        })
+    };
+    html! {
+        <form class="form networks" id="network-form" {onsubmit}>
+            <fieldset class="choices">
+                <legend>{ "Network the device joins" }</legend>
+                { for props.networks.iter().map(|network| {
+                    let pick = { let (ssid, name) = (ssid.clone(), network.ssid.clone()); Callback::from(move |_: Event| ssid.set(name.clone())) };
+                    html! {
+                        <label class="choice network" data-ssid={network.ssid.clone()}>
+                            <input type="radio" name="ssid" checked={*ssid == network.ssid} onchange={pick} />
+                            <span>{ &network.ssid }</span>
+                            { signal(bars(Some(network.rssi)), Some(network.rssi)) }
+                            <span class="small muted">{ if network.secured { format!("secured · {}", network.security) } else { "open".to_owned() } }</span>
+                        </label>
+                    }
+                }) }
+            </fieldset>
+            <label>{ "Or type a network name" }<input ref={manual} class="input" id="network-manual" /></label>
+            <label>{ "Password" }<input ref={passphrase} class="input" id="network-password" type="password" autocomplete="off" /></label>
+            <div class="buttons"><button type="submit" class="button primary" id="network-join">{ "Join this network" }</button></div>
+        </form>
     }
 }

@@ -1,0 +1,258 @@
+//! The provisioning calls: scan, start an attempt, answer it, the audit trail. Each attempt's
+//! progress is forwarded to the window as `provision-changed`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use companion_core::provision::flow::{
+    self, AttemptHandle, Outcome, Proof, Remedy as FlowRemedy, Step, StepState, WifiChoice,
+};
+use companion_core::provision::{Discovered, TransportKind};
+use companion_espprov::{Passphrase, Password, Pop};
+use companion_model::{
+    AttemptAction, AttemptOutcome, AttemptView, AuditEntry, ErrorCode, IpcError, NetworkView,
+    ProvisionChanged, ProvisionStart, Remedy, ScanReply, ScannedDevice, StepStatus, StepView,
+    WifiInput,
+};
+use tauri::AppHandle;
+
+use super::{Shell, sentence};
+use crate::events::emit;
+
+/// How long one scan listens.
+const SCAN_WINDOW: Duration = Duration::from_secs(2);
+
+/// The attempts of this run of the app, by audit id.
+pub type Attempts = tokio::sync::Mutex<HashMap<i64, AttemptHandle>>;
+
+impl Shell {
+    /// Scans the engine's radio.
+    pub async fn provision_scan(&self) -> Result<ScanReply, IpcError> {
+        let provisioning = self.provisioning().await?;
+        let found = provisioning
+            .radio
+            .scan(SCAN_WINDOW)
+            .await
+            .map_err(|error| IpcError::new(ErrorCode::Unavailable, sentence(&error.to_string())))?;
+        Ok(ScanReply {
+            radio: match provisioning.radio.kind() {
+                TransportKind::Ble => "Bluetooth LE",
+                TransportKind::SoftAp => "Wi-Fi access point (SoftAP)",
+                TransportKind::Simulated => "Simulated radio (local sandbox)",
+            }
+            .to_owned(),
+            devices: found
+                .into_iter()
+                .map(|d| ScannedDevice {
+                    id: d.id,
+                    name: d.name,
+                    rssi: d.rssi,
+                })
+                .collect(),
+        })
+    }
+
+    /// Starts an attempt and forwards its progress to the window.
+    pub async fn provision_start(
+        &self,
+        app: AppHandle,
+        request: ProvisionStart,
+    ) -> Result<AttemptView, IpcError> {
+        let provisioning = self.provisioning().await?;
+        let kind = provisioning.radio.kind();
+        let device = Discovered {
+            id: request.device.id,
+            name: request.device.name,
+            rssi: request.device.rssi,
+            kind,
+        };
+        let proof = Proof {
+            pop: request.pop.map(|p| Pop::from(p.0)),
+            username: request.username,
+            password: request.password.map(|p| Password::from(p.0)),
+        };
+        let handle = provisioning
+            .start(device, proof, request.wifi.map(wifi_choice))
+            .await
+            .map_err(|error| IpcError::new(ErrorCode::Internal, sentence(&error.to_string())))?;
+        let mut view = handle.view();
+        let first = attempt_view(&view.borrow_and_update());
+        self.attempts.lock().await.insert(first.id, handle);
+        tauri::async_runtime::spawn(async move {
+            loop {
+                let attempt = attempt_view(&view.borrow_and_update());
+                if let Err(error) = emit(&app, &ProvisionChanged { attempt }) {
+                    tracing::warn!(%error, "provisioning progress not delivered to the window");
+                }
+                if view.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(first)
+    }
+
+    /// Sends the network an attempt waits for.
+    pub async fn provision_network(&self, attempt: i64, wifi: WifiInput) -> Result<(), IpcError> {
+        let handle = self.attempt(attempt).await?;
+        if handle.choose_network(wifi_choice(wifi)).await {
+            Ok(())
+        } else {
+            Err(finished(attempt))
+        }
+    }
+
+    /// Retries or cancels an attempt.
+    pub async fn provision_act(&self, attempt: i64, action: AttemptAction) -> Result<(), IpcError> {
+        let handle = self.attempt(attempt).await?;
+        let sent = match action {
+            AttemptAction::Retry => handle.retry().await,
+            AttemptAction::Cancel => handle.cancel().await,
+        };
+        if sent { Ok(()) } else { Err(finished(attempt)) }
+    }
+
+    /// The newest attempts from the audit trail.
+    pub async fn provision_history(&self, limit: u32) -> Result<Vec<AuditEntry>, IpcError> {
+        let provisioning = self.provisioning().await?;
+        let records = provisioning
+            .audit
+            .list(limit.min(500))
+            .await
+            .map_err(|error| IpcError::new(ErrorCode::Internal, sentence(&error.to_string())))?;
+        Ok(records
+            .into_iter()
+            .map(|r| AuditEntry {
+                id: r.id,
+                device: r.device_name,
+                transport: r.transport,
+                started_ms: r.started_ms,
+                finished_ms: r.finished_ms,
+                result: r.result,
+                ssid: r.ssid,
+                thing_name: r.thing_name,
+                certificate_id: r.certificate_id,
+                certificate_delivered: r.certificate_delivered,
+                error: r.error,
+                steps: r.steps,
+            })
+            .collect())
+    }
+
+    async fn attempt(&self, id: i64) -> Result<AttemptHandle, IpcError> {
+        self.attempts.lock().await.get(&id).cloned().ok_or_else(|| {
+            IpcError::new(
+                ErrorCode::NotFound,
+                format!("Attempt {id} is not running in this session of the app."),
+            )
+        })
+    }
+
+    async fn provisioning(&self) -> Result<flow::Provisioning, IpcError> {
+        let engine = self.engine.lock().await;
+        let engine = engine.as_ref().ok_or_else(super::unavailable)?;
+        engine.provisioning().cloned().ok_or_else(|| {
+            IpcError::new(
+                ErrorCode::Unavailable,
+                "No radio is available for provisioning on this connection: Bluetooth LE needs an adapter, and the simulated radio runs with the local sandbox.",
+            )
+        })
+    }
+}
+
+fn finished(attempt: i64) -> IpcError {
+    IpcError::new(
+        ErrorCode::InvalidInput,
+        format!("Attempt {attempt} has ended; start a new one."),
+    )
+}
+
+fn wifi_choice(wifi: WifiInput) -> WifiChoice {
+    WifiChoice {
+        ssid: wifi.ssid,
+        passphrase: Passphrase::from(wifi.passphrase.0),
+    }
+}
+
+fn attempt_view(view: &flow::AttemptView) -> AttemptView {
+    AttemptView {
+        id: view.id,
+        device: ScannedDevice {
+            id: view.device.id.clone(),
+            name: view.device.name.clone(),
+            rssi: view.device.rssi,
+        },
+        steps: view
+            .steps
+            .iter()
+            .map(|(step, state)| step_view(*step, state))
+            .collect(),
+        networks: view
+            .networks
+            .iter()
+            .map(|n| NetworkView {
+                ssid: n.ssid.clone(),
+                rssi: n.rssi,
+                secured: n.secured,
+                security: n.security.clone(),
+            })
+            .collect(),
+        outcome: match &view.outcome {
+            Outcome::Running => AttemptOutcome::Running,
+            Outcome::Online { thing } => AttemptOutcome::Online {
+                thing: thing.clone(),
+            },
+            Outcome::WifiOnly => AttemptOutcome::WifiOnly,
+            Outcome::Failed(step) => AttemptOutcome::Failed {
+                step: step.name().to_owned(),
+            },
+            Outcome::Cancelled => AttemptOutcome::Cancelled,
+        },
+        thing_name: view.thing_name.clone(),
+        certificate_id: view.certificate_id.clone(),
+    }
+}
+
+fn step_view(step: Step, state: &StepState) -> StepView {
+    let (status, detail, fix, remedy) = match state {
+        StepState::Waiting => (StepStatus::Waiting, None, None, None),
+        StepState::Running => (StepStatus::Running, None, None, None),
+        StepState::NeedsInput => (
+            StepStatus::NeedsInput,
+            Some("Choose the network the device joins and enter its password.".to_owned()),
+            None,
+            None,
+        ),
+        StepState::Passed(detail) => (StepStatus::Passed, Some(detail.clone()), None, None),
+        StepState::Skipped(detail) => (StepStatus::Skipped, Some(detail.clone()), None, None),
+        StepState::Failed(failure) => (
+            StepStatus::Failed,
+            Some(failure.cause.clone()),
+            Some(failure.fix.clone()),
+            Some(match failure.remedy {
+                FlowRemedy::Retry => Remedy::Retry,
+                FlowRemedy::ReenterWifi => Remedy::ReenterWifi,
+                FlowRemedy::StartOver => Remedy::StartOver,
+            }),
+        ),
+    };
+    StepView {
+        step: step.name().to_owned(),
+        label: match step {
+            Step::Connect => "Connect",
+            Step::Version => "Version and capabilities",
+            Step::Session => "Secure session",
+            Step::WifiScan => "The device's Wi-Fi scan",
+            Step::WifiConfig => "Wi-Fi network",
+            Step::Credentials => "AWS IoT identity",
+            Step::WifiApply => "Join the network",
+            Step::WifiStatus => "Wi-Fi connected",
+            Step::Online => "Online in AWS IoT",
+        }
+        .to_owned(),
+        state: status,
+        detail,
+        fix,
+        remedy,
+    }
+}
