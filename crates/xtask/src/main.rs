@@ -4,12 +4,13 @@
 //! - `setup`: install system packages, the wasm target and the build tools (idempotent).
 //! - `ui [--release]`: build the Yew UI into `ui/dist` with Trunk.
 //! - `run`: set up, build the UI, and run the app (under `xvfb-run` when there is no display).
-//! - `test`: set up, then rustfmt, clippy, every test including the real-window end-to-end
-//!   test, and the release build of the UI.
+//! - `test`: set up, then rustfmt, clippy, the Android and iOS type-check (`mobile`), every
+//!   test including the real-window end-to-end test, and the release build of the UI.
 
 // A task runner reports to its terminal.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod mobile;
 mod setup;
 mod steps;
 
@@ -25,8 +26,8 @@ tasks:
   setup          install what building, running and testing need (idempotent)
   ui [--release] build the UI into ui/dist
   run            set up, build the UI and run the app (under xvfb-run when headless)
-  test           set up, then rustfmt, clippy, all tests (with the end-to-end window test)
-                 and the release UI build
+  test           set up, then rustfmt, clippy, the Android/iOS type-check, all tests (with
+                 the end-to-end window test) and the release UI build
   help           this text";
 
 fn main() -> ExitCode {
@@ -87,6 +88,7 @@ fn test_all() -> Result<(), TaskError> {
             "warnings",
         ])
         .run()?;
+    mobile::check()?;
     // The end-to-end test drives this binary, so it must be current before the tests run.
     Step::new("build the app", "cargo")
         .args(["build", "--package", "iot-companion", "--locked"])

@@ -1,0 +1,4 @@
+package com.nonpolynomial.btleplug.android.impl;
+
+class UnexpectedCallbackException extends BluetoothException {
+}

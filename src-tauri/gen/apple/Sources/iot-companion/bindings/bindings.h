@@ -1,0 +1,7 @@
+#pragma once
+
+namespace ffi {
+	extern "C" {
+		void start_app();
+	}
+}
