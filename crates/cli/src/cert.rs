@@ -292,7 +292,7 @@ fn algorithm_label(algorithm: KeyAlgorithm) -> String {
 }
 
 /// `YYYY-MM-DD` (UTC) of Unix seconds.
-fn date(unix: i64) -> String {
+pub(crate) fn date(unix: i64) -> String {
     let (year, month, day) = civil_from_days(unix.div_euclid(86_400));
     format!("{year:04}-{month:02}-{day:02}")
 }

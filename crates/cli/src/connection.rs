@@ -21,7 +21,7 @@ use companion_core::vault::{Identity, Sensitive};
 use crate::CliError;
 use crate::cert::{KeyringChoice, open_vault};
 use crate::profile::{active, database_path, profile_error, saved};
-use crate::sandbox::{Address, running_sandbox};
+use crate::sandbox::{Address, RunningSandbox, running_sandbox};
 
 /// Where to connect and how.
 #[derive(Debug, Args)]
@@ -88,6 +88,18 @@ impl ConnectionArgs {
             sandbox.plain.port,
             client_id,
         ))
+    }
+
+    /// The running local sandbox when these flags lead to it (no --host, and no saved profile
+    /// in use or a sandbox profile); `None` for any other broker.
+    pub async fn local_sandbox(&self) -> Result<Option<RunningSandbox>, CliError> {
+        if self.host.is_some() {
+            return Ok(None);
+        }
+        match self.saved_profile().await? {
+            Some(profile) if !matches!(profile.target, Target::Sandbox(_)) => Ok(None),
+            _ => running_sandbox(self.data_dir.clone()).map(Some),
+        }
     }
 
     /// The profile named with --profile, else the active one.

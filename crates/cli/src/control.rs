@@ -42,32 +42,78 @@ struct Answer {
     message: Option<String>,
 }
 
-/// Serves control requests against `sandbox` until `stop` turns true.
-pub async fn serve(sandbox: &Sandbox, mut stop: watch::Receiver<bool>) -> Result<(), CliError> {
-    let (client, mut events) = connect("companion-sandbox-control", &sandbox.plain_endpoint())?;
-    client
-        .subscribe(CREATE_JOB, QoS::AtLeastOnce)
-        .await
-        .map_err(|e| CliError::Failed(format!("control API: cannot subscribe: {e}")))?;
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            event = events.poll() => match event {
-                Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic == CREATE_JOB => {
-                    let (topic, answer) = create_job(sandbox, &publish.payload).await;
-                    let payload = serde_json::to_vec(&answer).unwrap_or_default();
-                    let _ = client.publish(topic, QoS::AtLeastOnce, false, payload).await;
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(%error, "control API connection lost; reconnecting");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            },
-        }
+/// The control API's connection, subscribed to its requests.
+pub struct Control {
+    client: AsyncClient,
+    events: EventLoop,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control").finish_non_exhaustive()
     }
-    let _ = client.disconnect().await;
-    Ok(())
+}
+
+impl Control {
+    /// Connects to `sandbox` and returns once the broker has confirmed the subscription, so
+    /// that a request sent right after the sandbox announces itself is never missed.
+    pub async fn start(sandbox: &Sandbox) -> Result<Self, CliError> {
+        let (client, mut events) = connect("companion-sandbox-control", &sandbox.plain_endpoint())?;
+        client
+            .subscribe(CREATE_JOB, QoS::AtLeastOnce)
+            .await
+            .map_err(|e| CliError::Failed(format!("control API: cannot subscribe: {e}")))?;
+        let subscribed = async {
+            loop {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => return Ok(()),
+                    Ok(_) => {}
+                    Err(error) => {
+                        return Err(CliError::Failed(format!(
+                            "control API: cannot reach the sandbox's own listener: {error}"
+                        )));
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(ANSWER_WITHIN, subscribed)
+            .await
+            .unwrap_or_else(|_| {
+                Err(CliError::Failed(format!(
+                    "control API: the sandbox's broker did not confirm the subscription within {} s",
+                    ANSWER_WITHIN.as_secs()
+                )))
+            })?;
+        Ok(Self { client, events })
+    }
+
+    /// Serves control requests against `sandbox` until `stop` turns true.
+    pub async fn serve(
+        self,
+        sandbox: &Sandbox,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), CliError> {
+        let Self { client, mut events } = self;
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                event = events.poll() => match event {
+                    Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic == CREATE_JOB => {
+                        let (topic, answer) = create_job(sandbox, &publish.payload).await;
+                        let payload = serde_json::to_vec(&answer).unwrap_or_default();
+                        let _ = client.publish(topic, QoS::AtLeastOnce, false, payload).await;
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "control API connection lost; reconnecting");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                },
+            }
+        }
+        let _ = client.disconnect().await;
+        Ok(())
+    }
 }
 
 async fn create_job(sandbox: &Sandbox, payload: &[u8]) -> (&'static str, Answer) {

@@ -1,18 +1,22 @@
 //! `companion`: the IoT Companion engine from the command line, for technicians and scripts.
 //!
-//! Exit codes: 0 success, 1 failure, 2 usage error (from clap), 3 the sandbox is not running,
-//! 4 a request was refused (a shadow conflict, a name already taken, an identity still in use),
-//! 5 no answer in time, 6 not found (a profile, an identity or a password).
+//! Exit codes: 0 success, 1 failure, 2 usage error (from clap), 3 the sandbox is not running or
+//! the broker cannot be reached, 4 a request was refused (a shadow conflict, a name already
+//! taken, an identity still in use), 5 no answer in time, 6 not found (a profile, an identity,
+//! a password or a job execution).
 
 mod cert;
 mod connection;
 mod control;
+mod devices;
 mod doctor;
+mod jobs;
 mod mqtt;
 mod output;
 mod profile;
 mod sandbox;
 mod shadow;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -46,6 +50,23 @@ enum Command {
     Profile(profile::ProfileArgs),
     /// Keep client certificates and their keys in the OS keyring.
     Cert(cert::CertArgs),
+    /// List the things the CLI can see: the local sandbox's registry, or the devices heard
+    /// from within --window seconds.
+    ///
+    /// AWS IoT's list of things (ListThings) is a control-plane HTTPS API that the CLI does
+    /// not call. On the local sandbox the list is the sandbox's own thing registry (simulated
+    /// and provisioned things, their model, certificates and last connection; it does not
+    /// record whether a device is online now). On a profile or --host the CLI listens for
+    /// --window seconds to lifecycle events, classic shadow documents, Jobs notifications and
+    /// telemetry, and lists the things that showed themselves: a device that stays quiet
+    /// during the window is not listed.
+    Devices(devices::DevicesArgs),
+    /// Print a device's telemetry as it arrives, one line per reading, then a per-series
+    /// summary (after --window seconds, or on Ctrl-C).
+    Telemetry(telemetry::TelemetryArgs),
+    /// Show a thing's queued and in-progress job executions (AWS IoT Jobs over MQTT), or one
+    /// execution's status, details and progress with --job.
+    Jobs(jobs::JobsArgs),
 }
 
 /// A failure with the exit code it maps to.
@@ -54,7 +75,8 @@ pub enum CliError {
     /// A general failure (exit 1).
     #[error("{0}")]
     Failed(String),
-    /// The sandbox this command talks to is not running (exit 3).
+    /// The sandbox this command talks to is not running, or the broker cannot be reached
+    /// (exit 3).
     #[error("{0}")]
     NotRunning(String),
     /// The sandbox refused the request (exit 4).
@@ -100,6 +122,9 @@ fn main() -> ExitCode {
             Command::Shadow(args) => shadow::run(args).await,
             Command::Profile(args) => profile::run(args).await,
             Command::Cert(args) => cert::run(args).await,
+            Command::Devices(args) => devices::run(args).await,
+            Command::Telemetry(args) => telemetry::run(args).await,
+            Command::Jobs(args) => jobs::run(args).await,
         }
     });
     match result {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use clap::Args;
+use companion_core::doctor::Diagnosis;
 use companion_core::session::{
     ConnectionState, Message, QoS, Session, SessionHandle, SessionOptions,
 };
@@ -163,6 +164,47 @@ pub async fn connect(args: &ConnectionArgs) -> Result<Connected, CliError> {
                 "not connected within {} s: {last}",
                 CONNECT_WITHIN.as_secs()
             )))
+        }
+    }
+}
+
+/// Connects like [`connect`], but a connection that does not come up in time is "cannot
+/// connect" (exit 3) rather than a timeout: for the commands that talk to devices (`telemetry`,
+/// `jobs`, `devices`), the missing connection is what to report, with its diagnosis.
+pub async fn connect_or_unreachable(args: &ConnectionArgs) -> Result<Connected, CliError> {
+    connect(args).await.map_err(|error| match error {
+        CliError::Timeout(reason) => CliError::NotRunning(reason),
+        other => other,
+    })
+}
+
+/// What went wrong with a connected session.
+#[derive(Debug)]
+pub enum Trouble {
+    /// The link failed and the session is retrying (it resubscribes by itself).
+    Retrying {
+        /// Failures since the last CONNACK.
+        attempt: u32,
+        /// Why.
+        cause: Diagnosis,
+    },
+    /// The session ended for good.
+    Ended(String),
+}
+
+/// Waits for the next change of `state` that is a failure: a reconnect or the end.
+pub async fn trouble(state: &mut watch::Receiver<ConnectionState>) -> Trouble {
+    loop {
+        if state.changed().await.is_err() {
+            return Trouble::Ended("the session ended".to_owned());
+        }
+        let current = state.borrow_and_update().clone();
+        match current {
+            ConnectionState::Reconnecting { attempt, cause, .. } => {
+                return Trouble::Retrying { attempt, cause };
+            }
+            ConnectionState::Disconnected { .. } => return Trouble::Ended(describe(&current)),
+            ConnectionState::Connecting | ConnectionState::Connected { .. } => {}
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::control::{self, CreateJobRequest};
+use crate::control::{self, Control, CreateJobRequest};
 use crate::{CliError, output};
 
 /// Arguments of `companion sandbox`.
@@ -138,6 +138,14 @@ async fn serve(args: RunArgs) -> Result<(), CliError> {
             )));
         }
     };
+    let control = match Control::start(&sandbox).await {
+        Ok(control) => control,
+        Err(error) => {
+            let _ = fleet.shutdown().await;
+            sandbox.shutdown().await;
+            return Err(error);
+        }
+    };
     let devices = fleet
         .things()
         .map(|(thing, _)| thing.as_str().to_owned())
@@ -147,7 +155,7 @@ async fn serve(args: RunArgs) -> Result<(), CliError> {
     announce(&info, args.json);
 
     let (stop, stopped) = watch::channel(false);
-    let control = control::serve(&sandbox, stopped);
+    let control = control.serve(&sandbox, stopped);
     let result = tokio::select! {
         result = control => result,
         stopped = signal.wait() => stopped,
@@ -195,6 +203,7 @@ pub fn running_sandbox(data_dir: Option<PathBuf>) -> Result<RunningSandbox, CliE
         plain: info.plain,
         mtls: info.mtls,
         ca: info.ca,
+        data_dir: info.data_dir,
     })
 }
 
@@ -207,6 +216,8 @@ pub struct RunningSandbox {
     pub mtls: Option<Address>,
     /// The CA certificate file.
     pub ca: PathBuf,
+    /// Its data directory (the database with its thing registry lives there).
+    pub data_dir: PathBuf,
 }
 
 fn data_dir(explicit: Option<PathBuf>) -> Result<PathBuf, CliError> {
@@ -312,7 +323,7 @@ fn announce(info: &RuntimeInfo, as_json: bool) {
 
 /// SIGINT (Ctrl-C) and SIGTERM, watched from before the sandbox announces itself, so that a
 /// signal sent right after the announcement is never missed.
-struct ShutdownSignal {
+pub(crate) struct ShutdownSignal {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -320,7 +331,7 @@ struct ShutdownSignal {
 }
 
 impl ShutdownSignal {
-    fn install() -> Result<Self, CliError> {
+    pub(crate) fn install() -> Result<Self, CliError> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -336,7 +347,7 @@ impl ShutdownSignal {
         Ok(Self {})
     }
 
-    async fn wait(mut self) -> Result<(), CliError> {
+    pub(crate) async fn wait(mut self) -> Result<(), CliError> {
         #[cfg(unix)]
         tokio::select! {
             _ = self.interrupt.recv() => {}

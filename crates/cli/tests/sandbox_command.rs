@@ -5,68 +5,12 @@
     reason = "a test fails loudly on the first surprise"
 )]
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
 
-const COMPANION: &str = env!("CARGO_BIN_EXE_companion");
+use std::path::Path;
+use std::process::{Command, Output};
 
-struct Running {
-    child: Child,
-    endpoints: serde_json::Value,
-    data_dir: PathBuf,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-fn free_address() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("companion-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-/// Starts `companion sandbox --json` and waits for the line announcing its endpoints.
-fn start(name: &str) -> Running {
-    let data_dir = fresh_dir(name);
-    let mut child = Command::new(COMPANION)
-        .args([
-            "sandbox",
-            "--json",
-            "--plain",
-            &free_address(),
-            "--mtls",
-            &free_address(),
-            "--data-dir",
-        ])
-        .arg(&data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("companion starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let endpoints =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}"));
-    Running {
-        child,
-        endpoints,
-        data_dir,
-    }
-}
+use common::{COMPANION, companion, free_address, fresh_dir, start};
 
 fn job_create(data_dir: &Path, job_id: &str, document: &str) -> Output {
     Command::new(COMPANION)
@@ -156,14 +100,6 @@ fn the_sandbox_stops_cleanly_on_sigterm_and_forgets_its_endpoints() {
         !runtime_file.exists(),
         "a stopped sandbox removes sandbox.json"
     );
-}
-
-fn companion(args: &[&str], data_dir: &Path) -> Output {
-    Command::new(COMPANION)
-        .args(args)
-        .env("COMPANION_SANDBOX_DIR", data_dir)
-        .output()
-        .unwrap()
 }
 
 #[test]
