@@ -37,10 +37,12 @@ async fn start(app: AppHandle) {
     let (profile, vault) = shell.startup_profile().await;
     shell.engine_starting(profile.as_ref().map(|p| p.name.clone()));
     let _ = emit(&app, &shell.connection());
+    let local = EngineConfig::local(shell.data_dir());
     let config = EngineConfig {
         profile,
         vault,
-        ..EngineConfig::local(shell.data_dir())
+        simulated_devices: sandbox_devices().unwrap_or(local.simulated_devices),
+        ..local
     };
     let mut connection = match Engine::start(config).await {
         Ok(engine) => {
@@ -81,6 +83,19 @@ async fn start(app: AppHandle) {
             }
         }
     });
+}
+
+/// `COMPANION_SANDBOX_DEVICES`: how many simulated devices the local sandbox runs (default 3),
+/// for demos and benchmarks with a larger fleet.
+fn sandbox_devices() -> Option<usize> {
+    let value = std::env::var("COMPANION_SANDBOX_DEVICES").ok()?;
+    match value.trim().parse() {
+        Ok(count) => Some(count),
+        Err(_) => {
+            tracing::warn!(%value, "COMPANION_SANDBOX_DEVICES is not a number; using the default");
+            None
+        }
+    }
 }
 
 /// Tells the window the fleet changed, at most four times a second however busy the fleet is.

@@ -34,6 +34,12 @@ impl AppWindow {
     /// Starts a private X server, tauri-driver and the built app, with the app's data in a
     /// fresh directory, and waits for the WebDriver session.
     pub async fn launch() -> Result<Self, String> {
+        Self::launch_with(&[]).await
+    }
+
+    /// Starts the app as [`AppWindow::launch`] does, with extra environment variables (for
+    /// example `COMPANION_SANDBOX_DEVICES`).
+    pub async fn launch_with(env: &[(&str, &str)]) -> Result<Self, String> {
         let app = app_binary()?;
         let xvfb_path = require_program("Xvfb", "Debian package xvfb")?;
         let driver_path = require_program("tauri-driver", "cargo install tauri-driver@2.1.0")?;
@@ -50,6 +56,7 @@ impl AppWindow {
             native_port,
             home.path(),
             &artifacts,
+            env,
         )?;
         wait_for_port(port, &mut driver).await?;
 
@@ -80,6 +87,41 @@ impl AppWindow {
             _xvfb: xvfb,
             _home: home,
         })
+    }
+
+    /// Resident memory of the app and the WebKit processes it started (everything that runs
+    /// with this window's private data directory, except tauri-driver and WebKitWebDriver), in
+    /// KiB, with the number of processes counted.
+    pub fn process_tree_rss_kib(&self) -> (u64, usize) {
+        let marker = format!("XDG_DATA_HOME={}", self.data_home.display());
+        let mut total = 0;
+        let mut count = 0;
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return (0, 0);
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let dir = entry.path();
+            let Ok(environ) = std::fs::read(dir.join("environ")) else {
+                continue;
+            };
+            let ours = environ
+                .split(|b| *b == 0)
+                .any(|var| var == marker.as_bytes());
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if !ours || comm.starts_with("tauri-driver") || comm.starts_with("WebKitWebDriver") {
+                continue;
+            }
+            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+            let rss = status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+            if let Some(rss) = rss {
+                total += rss;
+                count += 1;
+            }
+        }
+        (total, count)
     }
 
     /// Where the app keeps its data in this run.
@@ -251,10 +293,12 @@ fn start_driver(
     native_port: u16,
     home: &Path,
     artifacts: &Path,
+    env: &[(&str, &str)],
 ) -> Result<Guarded, String> {
     Guarded::spawn(
         "tauri-driver",
         Command::new(program)
+            .envs(env.iter().copied())
             .args([
                 "--port",
                 &port.to_string(),

@@ -1,6 +1,8 @@
 //! The provisioning flow as the app runs it: the engine on the local sandbox, its simulated
 //! radio's new devices, fleet provisioning on the sandbox, and the audit trail.
 
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use companion_core::engine::{DEMO_NETWORK, Engine, EngineConfig};
@@ -10,6 +12,57 @@ use companion_core::provision::flow::{
 use companion_core::provision::{Discovered, TransportKind};
 use companion_espprov::{Passphrase, Password, Pop};
 use companion_testkit::TempDir;
+
+/// Every log line of the run, at every level, to look for secrets in.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(
+            &self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned()
+    }
+}
+
+/// Everything under `dir` (the SQLite files with their WAL among them), as text — except the
+/// local sandbox's own CA key, which plays AWS's part and is a file by design.
+fn files_under(dir: &std::path::Path) -> String {
+    let mut text = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                stack.extend(entries.filter_map(Result::ok).map(|e| e.path()));
+            }
+        } else if path.file_name().and_then(|n| n.to_str())
+            == Some(companion_sandbox::ca::CA_KEY_FILE)
+        {
+            continue;
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    text
+}
 
 /// The whole attempt, however slow the machine.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -66,6 +119,12 @@ fn sec1() -> Proof {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_plug_goes_from_its_box_to_online_and_a_wrong_wifi_password_is_fixed_without_starting_over()
  {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .try_init();
     let dir = TempDir::new("provision-flow-plug");
     let engine = engine(&dir).await;
     let provisioning = engine.provisioning().expect("radio").clone();
@@ -161,6 +220,23 @@ async fn a_plug_goes_from_its_box_to_online_and_a_wrong_wifi_password_is_fixed_w
         record.steps
     );
     engine.shutdown().await;
+
+    // No secret of the run in the logs (every level, every crate) or in any file the engine
+    // and the sandbox wrote: the PoP, both Wi-Fi passwords, the device's private key.
+    let logs = logs.text();
+    assert!(!logs.is_empty(), "the run logged something");
+    let files = files_under(dir.path());
+    assert!(
+        files.contains(thing.as_str()),
+        "the scan reads the databases (the new thing is in them)"
+    );
+    for secret in ["abcd1234", "provision-me", "wrong-password", "PRIVATE KEY"] {
+        assert!(!logs.contains(secret), "{secret:?} in the logs");
+        assert!(
+            !files.contains(secret),
+            "{secret:?} in a file under the data directory"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
