@@ -8,7 +8,8 @@ use companion_model::{
     ActivityExport, ActivityList, AppInfoRequest, Command, DeviceGet, FleetBulkEdit, FleetList,
     ProfileList, ProfileRemove, ProfileSave, ProfileUse, ProvisionAct, ProvisionHistory,
     ProvisionNetwork, ProvisionScan, ProvisionStart, RawLog, RawLogExport, ShadowClearDesired,
-    ShadowEdit, ShadowOpen, TelemetryChart, VaultImport, VaultList, VaultRemove, WatchConnection,
+    ShadowEdit, ShadowOpen, TelemetryChart, TelemetryFollow, VaultImport, VaultList, VaultRemove,
+    WatchConnection,
 };
 
 fn main() {
@@ -22,6 +23,7 @@ fn main() {
         ShadowEdit::NAME,
         ShadowClearDesired::NAME,
         TelemetryChart::NAME,
+        TelemetryFollow::NAME,
         RawLog::NAME,
         RawLogExport::NAME,
         ProfileList::NAME,

@@ -7,8 +7,8 @@ use companion_model::{
     FleetList, FleetWindow, IdentitySummary, IpcError, ProfileList, ProfileRemove, ProfileSave,
     ProfileSummary, ProfileUse, ProfilesView, ProvisionAct, ProvisionHistory, ProvisionNetwork,
     ProvisionScan, ProvisionStart, RawEntry, RawLog, RawLogExport, ScanReply, ShadowClearDesired,
-    ShadowEdit, ShadowOpen, ShadowPanel, TelemetryChart, VaultImport, VaultList, VaultRemove,
-    VaultView, WatchConnection, names_match,
+    ShadowEdit, ShadowOpen, ShadowPanel, TelemetryChart, TelemetryFollow, VaultImport, VaultList,
+    VaultRemove, VaultView, WatchConnection, names_match,
 };
 use tauri::{AppHandle, State};
 
@@ -283,4 +283,11 @@ pub async fn activity_export(
     shell
         .export_activity(request.records, request.format, now_ms)
         .await
+}
+
+registered_as!(TelemetryFollow, telemetry_follow);
+#[tauri::command]
+pub fn telemetry_follow(shell: State<'_, Shell>, request: TelemetryFollow) -> Result<(), IpcError> {
+    shell.follow_telemetry(request.thing);
+    Ok(())
 }

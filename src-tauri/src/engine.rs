@@ -141,12 +141,17 @@ async fn forward_shadows(
     }
 }
 
-/// Sends the engine's coalesced telemetry frames (at most 30 a second) to the window.
+/// Sends the followed device's values from the engine's coalesced frames (at most 30 a second)
+/// to the window; the rest of the fleet's stream stays in the backend.
 async fn forward_telemetry(app: AppHandle, mut frames: mpsc::Receiver<Frame>) {
     while let Some(frame) = frames.recv().await {
-        let updates = frame
+        let Some(followed) = app.state::<Shell>().followed() else {
+            continue;
+        };
+        let updates: Vec<SeriesValue> = frame
             .updates
             .into_iter()
+            .filter(|u| u.thing == followed)
             .map(|u| SeriesValue {
                 thing: u.thing,
                 series: u.series,
@@ -154,6 +159,9 @@ async fn forward_telemetry(app: AppHandle, mut frames: mpsc::Receiver<Frame>) {
                 value: u.value,
             })
             .collect();
+        if updates.is_empty() {
+            continue;
+        }
         if let Err(error) = emit(&app, &TelemetryFrame { updates }) {
             tracing::warn!(%error, "telemetry frame not delivered to the window");
         }

@@ -40,6 +40,7 @@ pub fn run() {
             commands::shadow_edit,
             commands::shadow_clear_desired,
             commands::telemetry_chart,
+            commands::telemetry_follow,
             commands::raw_log,
             commands::raw_log_export,
             commands::profile_list,

@@ -27,6 +27,8 @@ pub struct Shell {
     settings: tokio::sync::Mutex<Option<Settings>>,
     attempts: provision::Attempts,
     last_connection: tokio::sync::Mutex<Option<(ConnectionState, String)>>,
+    /// The device whose live telemetry the window shows.
+    followed: Mutex<Option<String>>,
 }
 
 /// Where the engine stands, as far as the window needs to know.
@@ -51,6 +53,7 @@ impl Shell {
             settings: tokio::sync::Mutex::new(None),
             attempts: provision::Attempts::default(),
             last_connection: tokio::sync::Mutex::new(None),
+            followed: Mutex::new(None),
         }
     }
 
@@ -127,6 +130,18 @@ impl Shell {
                 })
                 .collect(),
         })
+    }
+
+    /// Sets the device whose live telemetry goes to the window.
+    pub fn follow_telemetry(&self, thing: Option<String>) {
+        if let Ok(mut followed) = self.followed.lock() {
+            *followed = thing;
+        }
+    }
+
+    /// The device whose live telemetry goes to the window.
+    pub fn followed(&self) -> Option<String> {
+        self.followed.lock().ok().and_then(|f| f.clone())
     }
 
     /// Records why the engine could not start.

@@ -139,6 +139,19 @@ pub struct ChartPoint {
     pub avg: f64,
 }
 
+/// Says which device's live telemetry the window shows (`None`: none). Only that device's
+/// values are sent as [`TelemetryFrame`]s, so a large fleet's stream stays in the backend.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TelemetryFollow {
+    /// The device, or `None`.
+    pub thing: Option<String>,
+}
+
+impl Command for TelemetryFollow {
+    const NAME: &'static str = "telemetry_follow";
+    type Reply = ();
+}
+
 /// The newest values of the series that changed, at most 30 times a second.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TelemetryFrame {

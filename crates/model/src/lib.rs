@@ -21,7 +21,7 @@ pub use app::{AppInfo, AppInfoRequest, BuildProfile, RadioMode};
 pub use connection::{BrokerMode, ConnectionChanged, ConnectionState, WatchConnection};
 pub use device::{
     Chart, ChartPoint, ChartSpan, DeviceDetail, DeviceGet, ExportedFile, JobSummary, RawEntry,
-    RawLog, RawLogExport, SeriesValue, TelemetryChart, TelemetryFrame,
+    RawLog, RawLogExport, SeriesValue, TelemetryChart, TelemetryFollow, TelemetryFrame,
 };
 pub use error::{ErrorCode, IpcError};
 pub use fleet::{
@@ -132,6 +132,7 @@ mod tests {
             ActivityList::NAME,
             ActivityExport::NAME,
             FleetBulkEdit::NAME,
+            TelemetryFollow::NAME,
         ] {
             assert!(valid(name), "{name:?} is not a valid Tauri name");
         }

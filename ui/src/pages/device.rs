@@ -1,5 +1,6 @@
 use companion_model::{
     DeviceDetail, DeviceGet, FleetChanged, IpcError, JobSummary, Presence, ShadowRef,
+    TelemetryFollow,
 };
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
@@ -24,6 +25,20 @@ pub fn DevicePage(props: &DevicePageProps) -> Html {
     let detail = use_state(|| Load::<DeviceDetail>::Pending);
     let revision = use_state(|| 0_u64);
     let shadow = use_state(|| None::<String>);
+    // Live telemetry of this device only, while the page is open.
+    use_effect_with(props.thing.clone(), |thing| {
+        let follow = TelemetryFollow {
+            thing: Some(thing.to_string()),
+        };
+        spawn_local(async move {
+            let _ = ipc::call(&follow).await;
+        });
+        || {
+            spawn_local(async move {
+                let _ = ipc::call(&TelemetryFollow { thing: None }).await;
+            });
+        }
+    });
     {
         let detail = detail.clone();
         let deps = (props.thing.clone(), *revision);
