@@ -141,6 +141,7 @@ pub struct Gateway {
     plain: SocketAddr,
     mtls: SocketAddr,
     shutdown: watch::Sender<bool>,
+    outage: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
 }
 
@@ -149,6 +150,9 @@ struct Shared {
     registry: Option<Registry>,
     events: mpsc::Sender<PresenceEvent>,
     shutdown: watch::Receiver<bool>,
+    /// While `true`, the listeners refuse connections and every relayed one is closed: a
+    /// network outage between the clients and AWS IoT.
+    outage: watch::Receiver<bool>,
     /// The newest session (by generation) of each client id, to tell a takeover by a second
     /// connection with the same id (AWS: DUPLICATE_CLIENTID) from other broker closes.
     owners: Mutex<HashMap<String, u64>>,
@@ -198,11 +202,13 @@ impl Gateway {
         let plain = bind(config.plain_listen).await?;
         let mtls = bind(config.mtls_listen).await?;
         let (shutdown, receiver) = watch::channel(false);
+        let (outage, outage_receiver) = watch::channel(false);
         let shared = Arc::new(Shared {
             upstream: config.upstream,
             registry: config.registry,
             events: config.events,
             shutdown: receiver,
+            outage: outage_receiver,
             owners: Mutex::new(HashMap::new()),
             generations: AtomicU64::new(0),
         });
@@ -218,6 +224,7 @@ impl Gateway {
             plain: addresses.0,
             mtls: addresses.1,
             shutdown,
+            outage,
             listeners,
         })
     }
@@ -232,12 +239,32 @@ impl Gateway {
         self.mtls
     }
 
+    /// Starts (`true`) or ends a network outage: while it lasts, every relayed connection is
+    /// closed and new ones are refused, as if the network between the clients and AWS IoT
+    /// were down. Clients reconnect by themselves once it ends.
+    pub fn set_outage(&self, on: bool) {
+        self.outage.send_replace(on);
+    }
+
+    /// Whether an outage is under way.
+    pub fn in_outage(&self) -> bool {
+        *self.outage.borrow()
+    }
+
     /// Stops accepting and closes every relayed connection.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for listener in self.listeners {
             let _ = listener.await;
         }
+    }
+}
+
+/// Resolves once a network outage is on.
+async fn outage_starts(outage: &mut watch::Receiver<bool>) {
+    if outage.wait_for(|on| *on).await.is_err() {
+        // The gateway is gone; its shutdown ends the relay.
+        std::future::pending::<()>().await;
     }
 }
 
@@ -282,6 +309,11 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Ar
             accepted = listener.accept() => accepted,
         };
         match accepted {
+            // During an outage the connection is dropped at once: the client sees a reset.
+            Ok((stream, peer)) if *shared.outage.borrow() => {
+                tracing::debug!(%peer, "refused: network outage");
+                drop(stream);
+            }
             Ok((stream, peer)) => {
                 tokio::spawn(handle(stream, peer, tls.clone(), shared.clone()));
             }
@@ -477,9 +509,11 @@ impl Relay {
         UW: AsyncWrite + Unpin,
     {
         let mut shutdown = shared.shutdown.clone();
+        let mut outage = shared.outage.clone();
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return DisconnectReason::ServerInitiatedDisconnect,
+                () = outage_starts(&mut outage) => return DisconnectReason::ConnectionLost,
                 packet = client_in.next() => {
                     if let Err(reason) = self.on_client_packet(packet, upstream_out).await {
                         return reason;

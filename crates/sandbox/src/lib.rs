@@ -183,6 +183,23 @@ impl Sandbox {
         })
     }
 
+    /// Starts or ends a network outage on the gateway (see [`Gateway::set_outage`]); `false`
+    /// when attached to an external broker, which has no gateway to cut.
+    pub fn set_outage(&self, on: bool) -> bool {
+        match &self.gateway {
+            Some(gateway) => {
+                gateway.set_outage(on);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a network outage is under way.
+    pub fn in_outage(&self) -> bool {
+        self.gateway.as_ref().is_some_and(Gateway::in_outage)
+    }
+
     /// Path of the CA certificate clients must trust (`<data dir>/ca.pem`).
     pub fn ca_pem_path(&self) -> &Path {
         self.ca.cert_path()
