@@ -451,6 +451,43 @@ pub(crate) async fn token_of_version(
     Ok(row.map(|(token,)| token))
 }
 
+/// The document at `version`, when a history entry recorded it.
+pub(crate) async fn view_at(
+    pool: &SqlitePool,
+    key: &ShadowKey,
+    version: u64,
+) -> Result<Option<ShadowView>, ShadowsError> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT current FROM shadow_history WHERE thing = ? AND shadow = ? AND version = ?",
+    )
+    .bind(key.0.as_str())
+    .bind(shadow_column(&key.1))
+    .bind(sql_int(version))
+    .fetch_optional(pool)
+    .await?;
+    row.map(|(current,)| view_from_json(&current)).transpose()
+}
+
+/// Moves a queued edit onto a newer base version (after a 409 that did not touch what it
+/// edits).
+pub(crate) async fn rebase(
+    pool: &SqlitePool,
+    id: i64,
+    version: u64,
+    now_ms: u64,
+) -> Result<(), ShadowsError> {
+    sqlx::query(
+        "UPDATE shadow_outbox SET base_version = ?, after_edit = NULL, updated_at_ms = ? \
+         WHERE id = ?",
+    )
+    .bind(sql_int(version))
+    .bind(sql_int(now_ms))
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Saves the last known view of a shadow (`None`: deleted).
 pub(crate) async fn save_view(
     pool: &SqlitePool,

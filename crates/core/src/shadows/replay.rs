@@ -178,6 +178,16 @@ impl Shadows {
             self.confirm(edit, next).await?;
             return Ok(Step::Done);
         }
+        // Only what others did to the keys this edit sets is a conflict: a device reporting,
+        // or someone editing other keys, moves the version without touching our intent.
+        if let Some(theirs) = &theirs
+            && theirs.version > base
+            && let Some(at_base) = db::view_at(&self.inner.pool, &edit.key, base).await?
+            && view::desired_untouched(&edit.desired, &at_base.desired, &theirs.desired)
+        {
+            db::rebase(&self.inner.pool, edit.id, theirs.version, now_ms()).await?;
+            return Ok(Step::Retry);
+        }
         let reason = format!("version conflict: the shadow moved past version {base}");
         self.settle_conflict(edit, Some(base), theirs, reason).await
     }

@@ -906,3 +906,89 @@ async fn an_edit_that_breaks_aws_rules_is_refused_before_it_is_queued() {
         "nothing reached the outbox"
     );
 }
+
+#[tokio::test]
+async fn an_offline_edit_goes_through_when_only_reported_state_moved_meanwhile() {
+    let (link, rx) = ModelLink::new(true);
+    create(&link, "lamp", json!({"level": 0}));
+    let shadows = engine(&link, rx, memory_pool().await).await;
+    let lamp = thing("lamp");
+    let mut view = shadows
+        .watch(&lamp, &ShadowKind::Classic)
+        .await
+        .expect("watched");
+    // A version the engine sees as an update event, so its document is in the history.
+    link.other_client(
+        "$aws/things/lamp/shadow/update",
+        json!({"state": {"desired": {"level": 1}}}),
+    );
+    view.wait_for(|v| v.as_ref().is_some_and(|v| v.version == 2))
+        .await
+        .expect("version 2 arrives");
+    link.set_connected(false);
+    let mut edit = shadows
+        .edit(
+            &lamp,
+            &ShadowKind::Classic,
+            object(json!({"on": true})),
+            None,
+        )
+        .await
+        .expect("queued");
+    // Meanwhile the device reports (version 3): not a conflict with our desired edit.
+    link.other_client(
+        "$aws/things/lamp/shadow/update",
+        json!({"state": {"reported": {"level": 1}}}),
+    );
+    link.set_connected(true);
+    let state = settled(&mut edit).await;
+    assert_eq!(
+        state.version(),
+        Some(4),
+        "re-based on version 3 and applied: {state:?}"
+    );
+    assert_eq!(link.desired("lamp")["on"], json!(true));
+}
+
+#[tokio::test]
+async fn an_offline_edit_of_a_key_someone_else_changed_meanwhile_is_a_conflict() {
+    let (link, rx) = ModelLink::new(true);
+    create(&link, "lamp", json!({"level": 0}));
+    let shadows = engine(&link, rx, memory_pool().await).await;
+    let lamp = thing("lamp");
+    let mut view = shadows
+        .watch(&lamp, &ShadowKind::Classic)
+        .await
+        .expect("watched");
+    link.other_client(
+        "$aws/things/lamp/shadow/update",
+        json!({"state": {"desired": {"level": 1}}}),
+    );
+    view.wait_for(|v| v.as_ref().is_some_and(|v| v.version == 2))
+        .await
+        .expect("version 2 arrives");
+    link.set_connected(false);
+    let mut edit = shadows
+        .edit(
+            &lamp,
+            &ShadowKind::Classic,
+            object(json!({"level": 7})),
+            None,
+        )
+        .await
+        .expect("queued");
+    link.other_client(
+        "$aws/things/lamp/shadow/update",
+        json!({"state": {"desired": {"level": 3}}}),
+    );
+    link.set_connected(true);
+    let EditState::Conflict(conflict) = settled(&mut edit).await else {
+        panic!("someone else changed the key this edit sets: a conflict");
+    };
+    assert_eq!(conflict.base_version, Some(2));
+    assert_eq!(
+        link.desired("lamp")["level"],
+        json!(3),
+        "nothing was overwritten"
+    );
+}

@@ -96,6 +96,18 @@ pub fn check_edit(
     Ok(desired)
 }
 
+/// Whether every key `patch` sets at the top level has the same desired value in `now` as in
+/// `before` (absent in both counts as the same): nobody changed what the patch is about.
+pub fn desired_untouched(patch: &Object, before: &Object, now: &Object) -> bool {
+    patch
+        .keys()
+        .all(|key| match (before.get(key), now.get(key)) {
+            (None, None) => true,
+            (Some(a), Some(b)) => json_equal(a, b),
+            _ => false,
+        })
+}
+
 /// Whether the device reports what `patch` asked for: every leaf of the patch equals the
 /// reported value at its path, and every `null` leaf (a deletion) is absent from reported.
 pub fn reported_matches(patch: &Object, reported: &Object) -> bool {
