@@ -91,8 +91,14 @@ impl Step {
 }
 
 /// The workspace root (the parent of `crates/xtask`).
+///
+/// Read from `CARGO_MANIFEST_DIR` at run time (cargo sets it for `cargo run`), not baked in at
+/// build time: a shared target directory reuses one xtask binary across clones, and a baked-in
+/// path would point at whichever clone built it.
 pub fn workspace_root() -> PathBuf {
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     manifest_dir
         .ancestors()
         .nth(2)
