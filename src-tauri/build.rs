@@ -7,9 +7,9 @@
 use companion_model::{
     ActivityExport, ActivityList, AppInfoRequest, Command, DeviceGet, FleetBulkEdit, FleetList,
     ProfileList, ProfileRemove, ProfileSave, ProfileUse, ProvisionAct, ProvisionHistory,
-    ProvisionNetwork, ProvisionScan, ProvisionStart, RawLog, RawLogExport, ShadowClearDesired,
-    ShadowEdit, ShadowOpen, TelemetryChart, TelemetryFollow, VaultImport, VaultList, VaultRemove,
-    WatchConnection,
+    ProvisionNetwork, ProvisionScan, ProvisionStart, RawLog, RawLogExport, SandboxOutage,
+    ShadowClearDesired, ShadowEdit, ShadowOpen, TelemetryChart, TelemetryFollow, VaultImport,
+    VaultList, VaultRemove, WatchConnection,
 };
 
 fn main() {
@@ -24,6 +24,7 @@ fn main() {
         ShadowClearDesired::NAME,
         TelemetryChart::NAME,
         TelemetryFollow::NAME,
+        SandboxOutage::NAME,
         RawLog::NAME,
         RawLogExport::NAME,
         ProfileList::NAME,

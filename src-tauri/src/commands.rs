@@ -6,9 +6,9 @@ use companion_model::{
     BulkResult, Chart, Command, DeviceDetail, DeviceGet, EditSummary, ExportedFile, FleetBulkEdit,
     FleetList, FleetWindow, IdentitySummary, IpcError, ProfileList, ProfileRemove, ProfileSave,
     ProfileSummary, ProfileUse, ProfilesView, ProvisionAct, ProvisionHistory, ProvisionNetwork,
-    ProvisionScan, ProvisionStart, RawEntry, RawLog, RawLogExport, ScanReply, ShadowClearDesired,
-    ShadowEdit, ShadowOpen, ShadowPanel, TelemetryChart, TelemetryFollow, VaultImport, VaultList,
-    VaultRemove, VaultView, WatchConnection, names_match,
+    ProvisionScan, ProvisionStart, RawEntry, RawLog, RawLogExport, SandboxOutage, ScanReply,
+    ShadowClearDesired, ShadowEdit, ShadowOpen, ShadowPanel, TelemetryChart, TelemetryFollow,
+    VaultImport, VaultList, VaultRemove, VaultView, WatchConnection, names_match,
 };
 use tauri::{AppHandle, State};
 
@@ -290,4 +290,13 @@ registered_as!(TelemetryFollow, telemetry_follow);
 pub fn telemetry_follow(shell: State<'_, Shell>, request: TelemetryFollow) -> Result<(), IpcError> {
     shell.follow_telemetry(request.thing);
     Ok(())
+}
+
+registered_as!(SandboxOutage, sandbox_outage);
+#[tauri::command]
+pub async fn sandbox_outage(
+    shell: State<'_, Shell>,
+    request: SandboxOutage,
+) -> Result<bool, IpcError> {
+    shell.sandbox_outage(request.on).await
 }

@@ -41,6 +41,7 @@ pub fn run() {
             commands::shadow_clear_desired,
             commands::telemetry_chart,
             commands::telemetry_follow,
+            commands::sandbox_outage,
             commands::raw_log,
             commands::raw_log_export,
             commands::profile_list,

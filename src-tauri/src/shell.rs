@@ -132,6 +132,22 @@ impl Shell {
         })
     }
 
+    /// Starts or ends the local sandbox's simulated network outage (`None` only asks); replies
+    /// whether it is on.
+    pub async fn sandbox_outage(&self, on: Option<bool>) -> Result<bool, IpcError> {
+        let engine = self.engine.lock().await;
+        let engine = engine.as_ref().ok_or_else(unavailable)?;
+        if let Some(on) = on {
+            engine.set_sandbox_outage(on);
+        }
+        engine.sandbox_outage().ok_or_else(|| {
+            IpcError::new(
+                ErrorCode::InvalidInput,
+                "Outages can be simulated only on the local sandbox.",
+            )
+        })
+    }
+
     /// Sets the device whose live telemetry goes to the window.
     pub fn follow_telemetry(&self, thing: Option<String>) {
         if let Ok(mut followed) = self.followed.lock() {

@@ -9,6 +9,8 @@
 //!    minute of live data (target ≤ 200 MB).
 //! 3. The release wasm bundle's size, when `cargo xtask ui --release` has built it.
 
+#![allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
+
 use std::time::{Duration, Instant};
 
 use companion_tests::window::AppWindow;

@@ -37,6 +37,7 @@ async fn scenario(window: &AppWindow) -> Result<(), String> {
     fleet_lists_the_simulated_devices(window).await?;
     device_page_controls_the_device(window).await?;
     a_device_is_provisioned_through_the_wizard(window).await?;
+    an_edit_made_during_an_outage_is_applied_when_the_link_returns(window).await?;
     for (slug, title) in PAGES {
         visit(window, slug, title).await?;
         window.screenshot(slug).await?;
@@ -46,6 +47,7 @@ async fn scenario(window: &AppWindow) -> Result<(), String> {
     theme_switches_and_is_remembered(window).await?;
     keyboard_shortcuts_change_the_page(window).await?;
     narrow_window_moves_navigation_to_the_bottom(window).await?;
+    every_page_fits_a_phone(window).await?;
     Ok(())
 }
 
@@ -286,6 +288,93 @@ async fn a_device_is_provisioned_through_the_wizard(window: &AppWindow) -> Resul
         .map_err(|e| format!("the attempt is in the audit: {e}"))
 }
 
+/// The local sandbox is cut off (a simulated network outage): the app reconnects in vain, an
+/// edit of the plug's power is queued, and once the network is back the edit is sent with its
+/// version check and the plug follows.
+async fn an_edit_made_during_an_outage_is_applied_when_the_link_returns(
+    window: &AppWindow,
+) -> Result<(), String> {
+    let state = "document.querySelector('#connection-state').dataset.state";
+    visit(window, "settings", "Settings").await?;
+    click(window, "#sandbox-outage").await?;
+    window
+        .wait_for_value(&format!("{state} !== 'connected'"), json!(true))
+        .await
+        .map_err(|e| format!("the outage cuts the app off: {e}"))?;
+    open_thing(window, "plug-0002").await?;
+    let reported = "document.querySelector('#shadow-table tr[data-key=\"on\"] td:nth-child(3)')?.textContent ?? null";
+    window
+        .wait_for_value(&format!("({reported}) !== null"), json!(true))
+        .await
+        .map_err(|e| format!("the last known shadow is shown offline: {e}"))?;
+    let before = window.eval(reported).await?;
+    let wanted = if before == json!("true") {
+        "false"
+    } else {
+        "true"
+    };
+    click(window, "#control-on").await?;
+    let badge =
+        "document.querySelector('.control[data-key=\"on\"] .badge')?.dataset.status ?? null";
+    window
+        .wait_for_value(badge, json!("queued"))
+        .await
+        .map_err(|e| format!("the offline edit is queued: {e}"))?;
+    window
+        .eval("document.querySelector('main').scrollTo(0, 0)")
+        .await?;
+    window.screenshot("device-offline-edit").await?;
+    visit(window, "settings", "Settings").await?;
+    window
+        .wait_for_value(
+            "document.querySelector('#sandbox-outage').getAttribute('aria-checked')",
+            json!("true"),
+        )
+        .await
+        .map_err(|e| format!("the switch shows the outage is on: {e}"))?;
+    click(window, "#sandbox-outage").await?;
+    window
+        .wait_for_value(
+            "document.querySelector('#sandbox-outage').getAttribute('aria-checked')",
+            json!("false"),
+        )
+        .await?;
+    // The session's backoff grew during the outage (up to 30 s between attempts).
+    let mut reconnected = Err(String::new());
+    for _ in 0..3 {
+        reconnected = window.wait_for_value(state, json!("connected")).await;
+        if reconnected.is_ok() {
+            break;
+        }
+    }
+    reconnected.map_err(|e| format!("the app reconnects after the outage: {e}"))?;
+    open_thing(window, "plug-0002").await?;
+    window
+        .wait_for_value(reported, json!(wanted))
+        .await
+        .map_err(|e| format!("the queued edit reaches the plug and it reports it: {e}"))?;
+    window
+        .wait_for_value(badge, json!("applied"))
+        .await
+        .map_err(|e| format!("the edit is shown as applied: {e}"))
+}
+
+/// Opens a thing's device page from the fleet list.
+async fn open_thing(window: &AppWindow, thing: &str) -> Result<(), String> {
+    visit(window, "fleet", "Fleet").await?;
+    click(
+        window,
+        &format!("#fleet-table tr[data-thing=\"{thing}\"] button.link"),
+    )
+    .await?;
+    window
+        .wait_for_value(
+            "document.querySelector('#page-title').textContent",
+            json!(thing),
+        )
+        .await
+}
+
 async fn type_into(window: &AppWindow, selector: &str, text: &str) -> Result<(), String> {
     window
         .find(selector)
@@ -475,6 +564,46 @@ async fn narrow_window_moves_navigation_to_the_bottom(window: &AppWindow) -> Res
     Ok(())
 }
 
+/// At a phone's size (390×844) every page fits the width; a screenshot of each is saved as
+/// `phone-<page>.png`.
+async fn every_page_fits_a_phone(window: &AppWindow) -> Result<(), String> {
+    window
+        .client
+        .set_window_size(390, 844)
+        .await
+        .map_err(|error| format!("resize: {error}"))?;
+    window
+        .wait_for_value("window.innerWidth <= 400", json!(true))
+        .await?;
+    let overflow = "document.documentElement.scrollWidth > window.innerWidth";
+    for (slug, title) in PAGES {
+        visit(window, slug, title).await?;
+        window
+            .wait_for_value(overflow, json!(false))
+            .await
+            .map_err(|error| format!("{slug} overflows sideways at 390 px: {error}"))?;
+        window.screenshot(&format!("phone-{slug}")).await?;
+    }
+    open_thing(window, "plug-0002").await?;
+    window
+        .wait_for_value(
+            "document.querySelector('#shadow-table') !== null",
+            json!(true),
+        )
+        .await?;
+    window
+        .wait_for_value(overflow, json!(false))
+        .await
+        .map_err(|error| format!("the device page overflows sideways at 390 px: {error}"))?;
+    window.screenshot("phone-device").await?;
+    window
+        .client
+        .set_window_size(1200, 800)
+        .await
+        .map_err(|error| format!("resize: {error}"))?;
+    Ok(())
+}
+
 async fn click(window: &AppWindow, selector: &str) -> Result<(), String> {
     // Away from the status bar, which covers the window's bottom edge.
     window
@@ -489,4 +618,67 @@ async fn click(window: &AppWindow, selector: &str) -> Result<(), String> {
         .click()
         .await
         .map_err(|error| format!("click {selector}: {error}"))
+}
+
+/// A fleet of 1,000 simulated things: the list shows them all as a virtualized list (only the
+/// rows near the screen exist), scrolls to the end, filters and searches.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fleet_of_a_thousand_things_renders_and_filters() {
+    let window = AppWindow::launch_with(&[("COMPANION_SANDBOX_DEVICES", "1000")])
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let outcome = thousand_things(&window).await;
+    if outcome.is_err() {
+        window.save_failure_evidence().await;
+    }
+    window.close().await;
+    if let Err(error) = outcome {
+        panic!("{error}");
+    }
+}
+
+async fn thousand_things(window: &AppWindow) -> Result<(), String> {
+    let count = "document.querySelector('#fleet-count')?.textContent ?? null";
+    window
+        .wait_for_value(count, json!("1000 things."))
+        .await
+        .map_err(|e| format!("all 1,000 things are listed: {e}"))?;
+    let rows = "document.querySelectorAll('#fleet-table tbody tr[data-thing]').length";
+    let in_dom = window.eval(rows).await?;
+    if in_dom.as_u64().is_none_or(|n| n == 0 || n > 200) {
+        return Err(format!(
+            "the list is virtualized: {in_dom} rows exist for 1,000 things"
+        ));
+    }
+    window
+        .eval("document.querySelector('#fleet-scroll').scrollTop = 1e9")
+        .await?;
+    window
+        .wait_for_value(
+            "Array.from(document.querySelectorAll('#fleet-table tbody tr[data-thing]')).some(r => r.getAttribute('aria-rowindex') === '1000')",
+            json!(true),
+        )
+        .await
+        .map_err(|e| format!("scrolled to the end, the last thing is rendered: {e}"))?;
+    window.screenshot("fleet-1000-end").await?;
+    window
+        .find("#fleet-search")
+        .await?
+        .send_keys("thermostat-09")
+        .await
+        .map_err(|error| format!("type in the search: {error}"))?;
+    window
+        .wait_for_value(count, json!("33 things."))
+        .await
+        .map_err(|e| format!("the search narrows 1,000 things: {e}"))?;
+    click(window, "#fleet-filter-online").await?;
+    window
+        .wait_for_value(
+            "Array.from(document.querySelectorAll('#fleet-table tbody tr[data-thing]')).every(r => r.dataset.presence === 'online' && r.dataset.thing.startsWith('thermostat-09'))",
+            json!(true),
+        )
+        .await
+        .map_err(|e| format!("the filter keeps the online ones of the search: {e}"))?;
+    window.screenshot("fleet-1000-filtered").await?;
+    Ok(())
 }

@@ -274,6 +274,27 @@ impl Engine {
         &self.shadows
     }
 
+    /// Simulates a network outage between everything and the local sandbox (its devices and
+    /// this engine lose their connections until it ends); `false` when not on the sandbox.
+    pub fn set_sandbox_outage(&self, on: bool) -> bool {
+        self.sandbox
+            .as_ref()
+            .is_some_and(|(sandbox, _)| sandbox.set_outage(on))
+    }
+
+    /// Whether the local sandbox's simulated outage is on (`None`: not on the sandbox).
+    pub fn sandbox_outage(&self) -> Option<bool> {
+        self.sandbox
+            .as_ref()
+            .map(|(sandbox, _)| sandbox.in_outage())
+    }
+
+    /// The local sandbox's simulated radio (to put more devices in range, or change its link
+    /// model), when the engine runs the local sandbox.
+    pub fn sandbox_radio(&self) -> Option<companion_sandbox::radio::SimulatedRadio> {
+        self.sandbox.as_ref().map(|(sandbox, _)| sandbox.radio())
+    }
+
     /// Provisioning with this engine's radio and fleet provisioning, when a radio is there
     /// (the local sandbox's simulated radio).
     pub fn provisioning(&self) -> Option<&Provisioning> {

@@ -35,8 +35,8 @@ pub use provision::{
 };
 pub use settings::{
     Expiry, IdentitySummary, ProfileForm, ProfileKind, ProfileList, ProfileRemove, ProfileSave,
-    ProfileSummary, ProfileUse, ProfilesView, Secret, TransportChoice, VaultImport, VaultList,
-    VaultRemove, VaultView,
+    ProfileSummary, ProfileUse, ProfilesView, SandboxOutage, Secret, TransportChoice, VaultImport,
+    VaultList, VaultRemove, VaultView,
 };
 pub use shadow::{
     Control, ControlKind, EditStatus, EditSummary, HistoryItem, ShadowChange, ShadowChanged,
@@ -133,6 +133,7 @@ mod tests {
             ActivityExport::NAME,
             FleetBulkEdit::NAME,
             TelemetryFollow::NAME,
+            SandboxOutage::NAME,
         ] {
             assert!(valid(name), "{name:?} is not a valid Tauri name");
         }

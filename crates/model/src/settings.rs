@@ -135,6 +135,19 @@ impl Command for ProfileUse {
     type Reply = ();
 }
 
+/// Starts or ends a simulated network outage of the local sandbox: every connection to it
+/// drops and new ones are refused until it ends — to see offline edits queue and replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxOutage {
+    /// Start (`true`) or end (`false`) the outage; `None` only asks. Replies whether it is on.
+    pub on: Option<bool>,
+}
+
+impl Command for SandboxOutage {
+    const NAME: &'static str = "sandbox_outage";
+    type Reply = bool;
+}
+
 /// Lists the vault's identities. Replies with [`VaultView`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VaultList {}

@@ -16,7 +16,9 @@ pub use about_panel::{AboutPanel, AboutPanelProps};
 pub use icon::{Icon, IconName, IconProps};
 pub use nav_bar::{NavBar, NavBarProps};
 pub use not_built::{NotBuilt, NotBuiltProps};
-pub use profiles_panel::{ProfileEditor, ProfileEditorProps, ProfilesPanel, ProfilesPanelProps};
+pub use profiles_panel::{
+    OutageSwitch, ProfileEditor, ProfileEditorProps, ProfilesPanel, ProfilesPanelProps,
+};
 pub use raw_log_panel::{RawLogPanel, RawLogPanelProps};
 pub use shadow_workbench::{JsonEditor, JsonEditorProps, ShadowWorkbench, ShadowWorkbenchProps};
 pub use status_bar::{StatusBar, StatusBarProps};

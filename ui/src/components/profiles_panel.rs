@@ -3,7 +3,8 @@ use std::pin::Pin;
 
 use companion_model::{
     BrokerMode, ConnectionChanged, IpcError, ProfileForm, ProfileKind, ProfileList, ProfileRemove,
-    ProfileSave, ProfileUse, ProfilesView, Secret, TransportChoice, VaultList, VaultView,
+    ProfileSave, ProfileUse, ProfilesView, SandboxOutage, Secret, TransportChoice, VaultList,
+    VaultView,
 };
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
@@ -82,6 +83,10 @@ pub fn ProfilesPanel(props: &ProfilesPanelProps) -> Html {
         .as_ref()
         .map(|c| c.detail.clone())
         .unwrap_or_default();
+    let on_sandbox = props
+        .connection
+        .as_ref()
+        .is_some_and(|c| c.broker == BrokerMode::Sandbox);
     html! {
         <section class="card" aria-labelledby="profiles-title">
             <h2 id="profiles-title">{ "Connection profiles" }</h2>
@@ -90,6 +95,9 @@ pub fn ProfilesPanel(props: &ProfilesPanelProps) -> Html {
                 <p class="error" role="alert">{ &error.message }</p>
             }
             { body }
+            if on_sandbox {
+                <OutageSwitch />
+            }
             if *adding {
                 <ProfileEditor {on_saved} on_cancel={ let adding = adding.clone(); Callback::from(move |()| adding.set(false)) } />
             } else {
@@ -320,5 +328,52 @@ pub fn ProfileEditor(props: &ProfileEditorProps) -> Html {
                 <button type="button" class="button" onclick={ let cancel = props.on_cancel.clone(); Callback::from(move |_: MouseEvent| cancel.emit(())) }>{ "Cancel" }</button>
             </div>
         </form>
+    }
+}
+
+/// Cuts the local sandbox off (a simulated network outage) and brings it back: to watch edits
+/// queue offline and replay, and devices reconnect.
+#[component]
+pub fn OutageSwitch() -> Html {
+    let on = use_state(|| false);
+    let failure = use_state(|| None::<IpcError>);
+    {
+        let on = on.clone();
+        use_effect_with((), move |()| {
+            spawn_local(async move {
+                if let Ok(current) = ipc::call(&SandboxOutage { on: None }).await {
+                    on.set(current);
+                }
+            });
+        });
+    }
+    let onclick = {
+        let (on, failure) = (on.clone(), failure.clone());
+        Callback::from(move |_: MouseEvent| {
+            let next = !*on;
+            let (on, failure) = (on.clone(), failure.clone());
+            spawn_local(async move {
+                match ipc::call(&SandboxOutage { on: Some(next) }).await {
+                    Ok(now) => {
+                        on.set(now);
+                        failure.set(None);
+                    }
+                    Err(error) => failure.set(Some(error)),
+                }
+            });
+        })
+    };
+    html! {
+        <div class="control outage">
+            <label for="sandbox-outage">{ "Simulate a network outage" }</label>
+            <button type="button" role="switch" class="switch" id="sandbox-outage" aria-checked={on.to_string()} {onclick}>
+                <span class="switch-knob" aria-hidden="true"></span>
+                <span class="switch-label">{ if *on { "Cut off" } else { "Off" } }</span>
+            </button>
+            <span class="small muted">{ "Every connection to the local sandbox drops until you switch it off; edits made meanwhile are queued." }</span>
+            if let Some(error) = &*failure {
+                <span class="error small">{ &error.message }</span>
+            }
+        </div>
     }
 }

@@ -44,7 +44,8 @@ pub fn FleetPage(props: &FleetPageProps) -> Html {
     let sort = use_state(FleetSort::default);
     let descending = use_state(|| false);
     let offset = use_state(|| 0_u32);
-    let window = use_state(|| Load::<FleetWindow>::Pending);
+    // An unchanged answer (the fleet changed elsewhere) does not re-render the list.
+    let window = use_state_eq(|| Load::<FleetWindow>::Pending);
     let selected = use_state(BTreeSet::<String>::new);
     let revision = use_state(|| 0_u64);
     {
@@ -225,14 +226,14 @@ fn fleet_body(
                             </thead>
                             <tbody>
                                 if above > 0 {
-                                    <tr class="spacer" aria-hidden="true" style={format!("height: {above}px")}></tr>
+                                    <Spacer height={above} />
                                 }
                                 { for window.things.iter().enumerate().map(|(i, thing)| {
                                     let index = window.offset + u32::try_from(i).unwrap_or(0);
                                     thing_row(thing, index, on_open, selected, now)
                                 }) }
                                 if below > 0 {
-                                    <tr class="spacer" aria-hidden="true" style={format!("height: {below}px")}></tr>
+                                    <Spacer height={below} />
                                 }
                             </tbody>
                         </table>
@@ -241,6 +242,31 @@ fn fleet_body(
                 </>
             }
         }
+    }
+}
+
+/// Props of [`Spacer`].
+#[derive(Debug, Properties, PartialEq)]
+pub struct SpacerProps {
+    /// Its height in pixels.
+    pub height: u32,
+}
+
+/// A table row standing in for the rows that are not rendered. Its height is set through the
+/// CSS object model: the window's CSP refuses inline `style` attributes.
+#[component]
+pub fn Spacer(props: &SpacerProps) -> Html {
+    let cell = use_node_ref();
+    {
+        let cell = cell.clone();
+        use_effect_with(props.height, move |height| {
+            if let Some(cell) = cell.cast::<HtmlElement>() {
+                let _ = cell.style().set_property("height", &format!("{height}px"));
+            }
+        });
+    }
+    html! {
+        <tr class="spacer" aria-hidden="true"><td colspan="7" ref={cell}></td></tr>
     }
 }
 
