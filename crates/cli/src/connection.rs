@@ -102,6 +102,11 @@ impl ConnectionArgs {
         }
     }
 
+    /// The CLI's data directory (--profiles-dir), where the database lives.
+    pub fn profiles_dir(&self) -> Option<&Path> {
+        self.profiles_dir.as_deref()
+    }
+
     /// The profile named with --profile, else the active one.
     async fn saved_profile(&self) -> Result<Option<Profile>, CliError> {
         let path = database_path(self.profiles_dir.as_deref());

@@ -1,8 +1,8 @@
 //! `companion`: the IoT Companion engine from the command line, for technicians and scripts.
 //!
-//! Exit codes: 0 success, 1 failure, 2 usage error (from clap), 3 the sandbox is not running or
-//! the broker cannot be reached, 4 a request was refused (a shadow conflict, a name already
-//! taken, an identity still in use), 5 no answer in time, 6 not found (a profile, an identity,
+//! Exit codes: 0 success, 1 failure, 2 usage error (from clap), 3 the sandbox is not running,
+//! the broker cannot be reached or there is no usable radio, 4 a request was refused (a shadow
+//! conflict, a name already taken, an identity still in use, a wrong proof of possession), 5 no answer in time, 6 not found (a profile, an identity,
 //! a password or a job execution).
 
 mod cert;
@@ -14,6 +14,7 @@ mod jobs;
 mod mqtt;
 mod output;
 mod profile;
+mod provision;
 mod sandbox;
 mod shadow;
 mod telemetry;
@@ -67,6 +68,16 @@ enum Command {
     /// Show a thing's queued and in-progress job executions (AWS IoT Jobs over MQTT), or one
     /// execution's status, details and progress with --job.
     Jobs(jobs::JobsArgs),
+    /// Bluetooth LE: scan for devices that offer provisioning.
+    Ble(provision::BleArgs),
+    /// Provision a device over Bluetooth LE or its SoftAP (ESP unified provisioning): secure
+    /// session, Wi-Fi credentials and, unless --wifi-only, an AWS IoT identity from fleet
+    /// provisioning; each step is printed as it changes.
+    ///
+    /// Secrets are read from standard input, one line each (the proof of possession or the
+    /// device password, then the Wi-Fi password), or taken from the device's QR code; they are
+    /// never printed.
+    Provision(provision::ProvisionArgs),
 }
 
 /// A failure with the exit code it maps to.
@@ -125,6 +136,8 @@ fn main() -> ExitCode {
             Command::Devices(args) => devices::run(args).await,
             Command::Telemetry(args) => telemetry::run(args).await,
             Command::Jobs(args) => jobs::run(args).await,
+            Command::Ble(args) => provision::ble(args).await,
+            Command::Provision(args) => provision::run(args).await,
         }
     });
     match result {
