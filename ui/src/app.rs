@@ -1,6 +1,8 @@
 //! The root component: the frame (navigation, page, status bar) and its wiring to the backend.
 
-use companion_model::{AppInfoRequest, ConnectionChanged, IpcError, WatchConnection};
+use companion_model::{
+    AppInfoRequest, ConnectionChanged, ConnectionState, IpcError, WatchConnection,
+};
 use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
@@ -60,7 +62,13 @@ fn page_content(state: &AppState, dispatch: &UseReducerDispatcher<AppState>) -> 
     let on_theme: Callback<ThemePreference> = dispatch.to_callback().reform(Action::SetTheme);
     match state.page {
         Page::Fleet => match &state.device {
-            Some(thing) => html! { <DevicePage key={thing.clone()} thing={thing.clone()} /> },
+            Some(thing) => {
+                let connected = state
+                    .connection
+                    .as_ref()
+                    .is_some_and(|c| c.state == ConnectionState::Connected);
+                html! { <DevicePage key={thing.clone()} thing={thing.clone()} {connected} /> }
+            }
             None => {
                 html! { <FleetPage on_open={dispatch.to_callback().reform(Action::OpenDevice)} /> }
             }

@@ -16,6 +16,9 @@ use crate::workbench::ago;
 pub struct DevicePageProps {
     /// The thing shown.
     pub thing: AttrValue,
+    /// Whether the app is connected to the broker now; when not, presence is the last known.
+    #[prop_or(true)]
+    pub connected: bool,
 }
 
 /// One device: its state, its shadows (controls and the workbench), live charts, jobs and
@@ -74,7 +77,7 @@ pub fn DevicePage(props: &DevicePageProps) -> Html {
     };
     html! {
         <div class="stack device" data-thing={props.thing.clone()}>
-            { facts(detail) }
+            { facts(detail, props.connected) }
             <section class="card" aria-labelledby="shadow-title">
                 <h2 id="shadow-title">{ "Shadow" }</h2>
                 { shadow_tabs(&detail.shadows, &shadow) }
@@ -87,7 +90,7 @@ pub fn DevicePage(props: &DevicePageProps) -> Html {
     }
 }
 
-fn facts(detail: &DeviceDetail) -> Html {
+fn facts(detail: &DeviceDetail, connected: bool) -> Html {
     let thing = &detail.summary;
     let now = js_sys::Date::now() as i64;
     let (presence, label) = match thing.presence {
@@ -102,6 +105,9 @@ fn facts(detail: &DeviceDetail) -> Html {
                 <dt>{ "State" }</dt>
                 <dd id="device-presence" data-presence={presence}>
                     <span class={classes!("presence", presence)} aria-hidden="true"></span>{ label }
+                    if !connected {
+                        <span class="muted small">{ " — last known: the app is not connected" }</span>
+                    }
                 </dd>
                 <dt>{ "Last seen" }</dt>
                 <dd>{ thing.last_seen_ms.map_or_else(dash, |ms| ago(ms, now)) }</dd>
