@@ -22,6 +22,11 @@ async fn every_page_renders_in_the_real_window_and_the_bridge_works_both_ways() 
         .await
         .unwrap_or_else(|error| panic!("{error}"));
     let outcome = scenario(&window).await;
+    finish(window, outcome).await;
+}
+
+/// Saves evidence when the scenario failed, closes the window, then fails the test.
+async fn finish(window: AppWindow, outcome: Result<(), String>) {
     if outcome.is_err() {
         window.save_failure_evidence().await;
     }
@@ -628,13 +633,7 @@ async fn a_fleet_of_a_thousand_things_renders_and_filters() {
         .await
         .unwrap_or_else(|error| panic!("{error}"));
     let outcome = thousand_things(&window).await;
-    if outcome.is_err() {
-        window.save_failure_evidence().await;
-    }
-    window.close().await;
-    if let Err(error) = outcome {
-        panic!("{error}");
-    }
+    finish(window, outcome).await;
 }
 
 async fn thousand_things(window: &AppWindow) -> Result<(), String> {

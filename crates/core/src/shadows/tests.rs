@@ -907,8 +907,9 @@ async fn an_edit_that_breaks_aws_rules_is_refused_before_it_is_queued() {
     );
 }
 
-#[tokio::test]
-async fn an_offline_edit_goes_through_when_only_reported_state_moved_meanwhile() {
+/// A watched lamp whose version 2 came as an update event (so its document is in the
+/// history), then the link down.
+async fn lamp_at_version_2_then_offline() -> (Arc<ModelLink>, Shadows, ThingName) {
     let (link, rx) = ModelLink::new(true);
     create(&link, "lamp", json!({"level": 0}));
     let shadows = engine(&link, rx, memory_pool().await).await;
@@ -917,7 +918,6 @@ async fn an_offline_edit_goes_through_when_only_reported_state_moved_meanwhile()
         .watch(&lamp, &ShadowKind::Classic)
         .await
         .expect("watched");
-    // A version the engine sees as an update event, so its document is in the history.
     link.other_client(
         "$aws/things/lamp/shadow/update",
         json!({"state": {"desired": {"level": 1}}}),
@@ -926,6 +926,12 @@ async fn an_offline_edit_goes_through_when_only_reported_state_moved_meanwhile()
         .await
         .expect("version 2 arrives");
     link.set_connected(false);
+    (link, shadows, lamp)
+}
+
+#[tokio::test]
+async fn an_offline_edit_goes_through_when_only_reported_state_moved_meanwhile() {
+    let (link, shadows, lamp) = lamp_at_version_2_then_offline().await;
     let mut edit = shadows
         .edit(
             &lamp,
@@ -952,22 +958,7 @@ async fn an_offline_edit_goes_through_when_only_reported_state_moved_meanwhile()
 
 #[tokio::test]
 async fn an_offline_edit_of_a_key_someone_else_changed_meanwhile_is_a_conflict() {
-    let (link, rx) = ModelLink::new(true);
-    create(&link, "lamp", json!({"level": 0}));
-    let shadows = engine(&link, rx, memory_pool().await).await;
-    let lamp = thing("lamp");
-    let mut view = shadows
-        .watch(&lamp, &ShadowKind::Classic)
-        .await
-        .expect("watched");
-    link.other_client(
-        "$aws/things/lamp/shadow/update",
-        json!({"state": {"desired": {"level": 1}}}),
-    );
-    view.wait_for(|v| v.as_ref().is_some_and(|v| v.version == 2))
-        .await
-        .expect("version 2 arrives");
-    link.set_connected(false);
+    let (link, shadows, lamp) = lamp_at_version_2_then_offline().await;
     let mut edit = shadows
         .edit(
             &lamp,
