@@ -34,13 +34,14 @@ pub async fn restart(app: AppHandle) {
 /// session ends.
 async fn start(app: AppHandle) {
     let shell = app.state::<Shell>();
-    let (profile, vault) = shell.startup_profile().await;
+    let (profile, vault, store) = shell.startup_profile().await;
     shell.engine_starting(profile.as_ref().map(|p| p.name.clone()));
     let _ = emit(&app, &shell.connection());
     let local = EngineConfig::local(shell.data_dir());
     let config = EngineConfig {
         profile,
         vault,
+        store,
         simulated_devices: sandbox_devices().unwrap_or(local.simulated_devices),
         ..local
     };

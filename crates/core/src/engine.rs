@@ -52,6 +52,9 @@ pub struct EngineConfig {
     pub profile: Option<Profile>,
     /// The OS keyring, for the profile's certificates and secrets.
     pub vault: Option<AsyncVault>,
+    /// The app's database when the caller already has it open (it stays open at shutdown);
+    /// `None` opens `<data_dir>/companion.db` and closes it at shutdown.
+    pub store: Option<Store>,
 }
 
 impl EngineConfig {
@@ -64,6 +67,7 @@ impl EngineConfig {
             provisionable_devices: 3,
             profile: None,
             vault: None,
+            store: None,
         }
     }
 }
@@ -167,6 +171,8 @@ pub struct Engine {
     /// The fleet provisioning session's loop, ended at shutdown.
     provisioning_loop: Option<JoinHandle<ConnectionState>>,
     store: Store,
+    /// Whether the engine opened the store (and so closes it at shutdown).
+    owns_store: bool,
 }
 
 impl Engine {
@@ -179,13 +185,21 @@ impl Engine {
                 path: config.data_dir.clone(),
                 source,
             })?;
-        let store = Store::open(config.data_dir.join("companion.db")).await?;
-        match config.profile.clone() {
+        let (store, owns_store) = match config.store.clone() {
+            Some(store) => (store, false),
+            None => (
+                Store::open(config.data_dir.join("companion.db")).await?,
+                true,
+            ),
+        };
+        let mut engine = match config.profile.clone() {
             Some(profile) if !matches!(profile.target, Target::Sandbox(_)) => {
                 Self::start_remote(store, profile, config.vault).await
             }
             _ => Self::start_local(store, config).await,
-        }
+        }?;
+        engine.owns_store = owns_store;
+        Ok(engine)
     }
 
     /// Connects to an AWS IoT Core endpoint or another broker with a saved profile.
@@ -354,7 +368,9 @@ impl Engine {
             }
             sandbox.shutdown().await;
         }
-        self.store.close().await;
+        if self.owns_store {
+            self.store.close().await;
+        }
     }
 }
 
@@ -445,6 +461,7 @@ impl Wired {
             provisioning: None,
             provisioning_loop: None,
             store,
+            owns_store: true,
         }
     }
 }

@@ -159,11 +159,16 @@ impl Shell {
         .map_err(profiles_error)
     }
 
-    /// The profile the engine should start with.
-    pub async fn startup_profile(&self) -> (Option<Profile>, Option<AsyncVault>) {
+    /// The profile the engine should start with, the keyring, and the app's database the
+    /// settings already opened (the engine shares it).
+    pub async fn startup_profile(&self) -> (Option<Profile>, Option<AsyncVault>, Option<Store>) {
         match self.settings().await {
-            Ok(settings) => (settings.active().await, settings.vault()),
-            Err(_) => (None, None),
+            Ok(settings) => (
+                settings.active().await,
+                settings.vault(),
+                Some(settings.store.clone()),
+            ),
+            Err(_) => (None, None, None),
         }
     }
 
