@@ -102,6 +102,11 @@ impl ConnectionArgs {
         }
     }
 
+    /// The local sandbox's data directory, if given (--data-dir or COMPANION_SANDBOX_DIR).
+    pub fn sandbox_dir(&self) -> Option<PathBuf> {
+        self.data_dir.clone()
+    }
+
     /// The CLI's data directory (--profiles-dir), where the database lives.
     pub fn profiles_dir(&self) -> Option<&Path> {
         self.profiles_dir.as_deref()

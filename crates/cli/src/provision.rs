@@ -1,5 +1,6 @@
 //! `companion ble scan` and `companion provision`: find devices that offer ESP unified
-//! provisioning, and provision one over Bluetooth LE or its SoftAP, step by step.
+//! provisioning, and provision one over Bluetooth LE, its SoftAP, or the running local
+//! sandbox's simulated radio, step by step.
 //!
 //! `provision` runs the engine's attempt state machine ([`Provisioning::start`]) in batch
 //! style: the Wi-Fi network is given up front, each step is printed as it changes, and the
@@ -19,6 +20,8 @@
 //! `aws-iot`.
 
 use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,18 +34,21 @@ use companion_core::provision::flow::{
     AttemptView, CloudTarget, Outcome, Proof, Provisioning, Remedy, Step, StepState, Timeouts,
     WifiChoice,
 };
+use companion_core::provision::simulated::SandboxRadio;
 use companion_core::provision::softap::{SoftApConfig, SoftApRadio};
 use companion_core::provision::{Discovered, Radio, TransportError, TransportKind};
 use companion_core::registry::{FILTERS as REGISTRY_FILTERS, Registry};
 use companion_core::session::QoS;
 use companion_core::store::Store;
 use companion_core::telemetry::now_ms;
+use companion_espprov::SecurityScheme;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::connection::ConnectionArgs;
 use crate::mqtt::{Connected, connect_or_unreachable};
 use crate::profile::database_path;
+use crate::sandbox::running_sandbox;
 use crate::{CliError, output};
 
 /// The fleet provisioning template things are registered with unless --template says.
@@ -61,9 +67,25 @@ enum BleCommand {
     Scan(ScanArgs),
 }
 
+/// Where `ble scan` looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ScanTransport {
+    /// The computer's Bluetooth adapter.
+    #[default]
+    Ble,
+    /// The running local sandbox's simulated radio.
+    Sim,
+}
+
 /// Arguments of `companion ble scan`.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
+    /// The radio to scan.
+    #[arg(long, value_enum, default_value_t)]
+    transport: ScanTransport,
+    /// The data directory of the local sandbox (with --transport sim).
+    #[arg(long, env = "COMPANION_SANDBOX_DIR")]
+    data_dir: Option<PathBuf>,
     /// Devices whose advertised name starts with this offer provisioning (besides those
     /// advertising ESP's provisioning service).
     #[arg(long, value_name = "P", default_value = DEFAULT_NAME_PREFIX)]
@@ -90,7 +112,10 @@ pub async fn ble(args: BleArgs) -> Result<(), CliError> {
 }
 
 async fn scan(args: ScanArgs) -> Result<(), CliError> {
-    let radio = open_ble(args.prefix.clone(), args.adapter.clone()).await?;
+    let radio: Box<dyn Radio> = match args.transport {
+        ScanTransport::Ble => Box::new(open_ble(args.prefix.clone(), args.adapter.clone()).await?),
+        ScanTransport::Sim => Box::new(sandbox_radio(args.data_dir.clone())?),
+    };
     let found = radio
         .scan(Duration::from_secs(args.window))
         .await
@@ -155,6 +180,52 @@ async fn open_ble(prefix: String, adapter: Option<String>) -> Result<BleRadio, C
     })
 }
 
+/// The running local sandbox's simulated radio.
+fn sandbox_radio(data_dir: Option<PathBuf>) -> Result<SandboxRadio, CliError> {
+    let sandbox = running_sandbox(data_dir)?;
+    let radio = sandbox.radio.ok_or_else(|| {
+        CliError::NotRunning(
+            "the running sandbox serves no simulated radio: restart it with this version of `companion sandbox`".into(),
+        )
+    })?;
+    let address: SocketAddr = format!("{}:{}", radio.host, radio.port)
+        .parse()
+        .map_err(|e| {
+            CliError::Failed(format!(
+                "the sandbox's radio address {}:{} is not an address: {e}",
+                radio.host, radio.port
+            ))
+        })?;
+    Ok(SandboxRadio::new(address))
+}
+
+/// Scans `radio` until `device` (a name or an id) shows up or `window` has passed.
+async fn find_on(
+    radio: &dyn Radio,
+    device: &str,
+    window: Duration,
+) -> Result<Discovered, CliError> {
+    let deadline = tokio::time::Instant::now() + window;
+    loop {
+        let seen = radio
+            .scan(Duration::from_millis(250))
+            .await
+            .map_err(transport_error)?;
+        if let Some(found) = seen
+            .into_iter()
+            .find(|d| d.name == device || d.id.eq_ignore_ascii_case(device))
+        {
+            return Ok(found);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(CliError::NotFound(format!(
+                "no device {device} offers provisioning within {} s: check the name (`companion ble scan`), move closer, or power-cycle it",
+                window.as_secs()
+            )));
+        }
+    }
+}
+
 /// The devices at or above `min_rssi` (those without a reading are kept), strongest first.
 fn strongest_first(mut devices: Vec<Discovered>, min_rssi: Option<i16>) -> Vec<Discovered> {
     if let Some(min) = min_rssi {
@@ -199,6 +270,9 @@ pub enum Transport {
     /// The device's own access point (join it first): --device is its HTTP address, e.g.
     /// 192.168.4.1 or http://192.168.4.1:80.
     Softap,
+    /// The running local sandbox's simulated radio (`companion sandbox`): --device is the
+    /// name on the box (e.g. PROV_1A2B3C) or its id.
+    Sim,
 }
 
 /// Arguments of `companion provision`.
@@ -224,6 +298,10 @@ pub struct ProvisionArgs {
     /// Security 2's username (default: the QR code's, else wifiprov).
     #[arg(long, value_name = "U")]
     username: Option<String>,
+    /// The security scheme, for firmware whose version answer does not name one (esp_prov's
+    /// --sec_ver); a device that names another is refused. Default: what the device says.
+    #[arg(long, value_name = "0|1|2", value_parser = clap::value_parser!(u32).range(0..=2))]
+    sec: Option<u32>,
     /// Read security 2's password from the first line of standard input.
     #[arg(long)]
     password_stdin: bool,
@@ -283,8 +361,9 @@ pub async fn run(args: ProvisionArgs) -> Result<(), CliError> {
         None => QrCode::default(),
     };
     if let Some(transport) = &qr.transport {
+        // The sandbox's devices are simulated BLE devices: their codes say "ble".
         let expected = match args.transport {
-            Transport::Ble => "ble",
+            Transport::Ble | Transport::Sim => "ble",
             Transport::Softap => "softap",
         };
         if !transport.eq_ignore_ascii_case(expected) {
@@ -481,6 +560,7 @@ fn secrets(args: &ProvisionArgs, qr: &QrCode) -> Result<(Proof, WifiChoice), Cli
         pop: code.as_deref().map(Into::into),
         username: args.username.clone().or_else(|| qr.username.clone()),
         password: password.as_deref().map(Into::into),
+        scheme: args.sec.and_then(SecurityScheme::from_version),
     };
     let wifi = WifiChoice {
         ssid: args.ssid.clone(),
@@ -525,6 +605,11 @@ async fn open_radio(
                 kind: TransportKind::SoftAp,
             };
             Ok((Arc::new(radio), discovered))
+        }
+        Transport::Sim => {
+            let radio = sandbox_radio(args.connection.sandbox_dir())?;
+            let found = find_on(&radio, device, Duration::from_secs(args.scan_window)).await?;
+            Ok((Arc::new(radio), found))
         }
     }
 }

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use companion_sandbox::connect::Endpoint;
 use companion_sandbox::devices::FleetSpec;
+use companion_sandbox::radio::DeviceLabel;
+use companion_sandbox::radio::demo::{DEMO_NETWORK, add_demo_devices};
+use companion_sandbox::radio::http::RadioServer;
 use companion_sandbox::{Sandbox, SandboxConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -58,6 +61,14 @@ struct RunArgs {
     /// How many simulated devices to run (thermostats, plugs and lights, in turn).
     #[arg(long, default_value_t = 3)]
     devices: usize,
+    /// How many new devices in their boxes to put on the simulated radio, for `companion
+    /// provision --transport sim` (a security 1 plug, a security 2 light and a Wi-Fi-only
+    /// thermostat, in turn; they join the network `Workshop`, passphrase `provision-me`).
+    #[arg(long, default_value_t = 3)]
+    provisionable: usize,
+    /// Where the simulated radio is served for other processes (loopback HTTP).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    radio: SocketAddr,
     /// Seeds the simulated devices: the same seed gives the same fleet and readings.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -89,6 +100,9 @@ struct RuntimeInfo {
     devices: Vec<String>,
     plain: Address,
     mtls: Option<Address>,
+    /// The simulated radio's loopback HTTP server.
+    #[serde(default)]
+    radio: Option<Address>,
     ca: PathBuf,
     data_dir: PathBuf,
 }
@@ -115,7 +129,7 @@ pub async fn run(args: SandboxArgs) -> Result<(), CliError> {
 }
 
 async fn serve(args: RunArgs) -> Result<(), CliError> {
-    let data_dir = data_dir(args.data_dir)?;
+    let data_dir = data_dir(args.data_dir.clone())?;
     let signal = ShutdownSignal::install()?;
     let mut config = SandboxConfig::new(&data_dir);
     config.plain_listen = args.plain;
@@ -138,9 +152,18 @@ async fn serve(args: RunArgs) -> Result<(), CliError> {
             )));
         }
     };
+    let (radio_server, boxes) = match start_radio(&sandbox, &args).await {
+        Ok(started) => started,
+        Err(error) => {
+            let _ = fleet.shutdown().await;
+            sandbox.shutdown().await;
+            return Err(error);
+        }
+    };
     let control = match Control::start(&sandbox).await {
         Ok(control) => control,
         Err(error) => {
+            radio_server.shutdown().await;
             let _ = fleet.shutdown().await;
             sandbox.shutdown().await;
             return Err(error);
@@ -150,9 +173,13 @@ async fn serve(args: RunArgs) -> Result<(), CliError> {
         .things()
         .map(|(thing, _)| thing.as_str().to_owned())
         .collect();
-    let info = runtime_info(&sandbox, &data_dir, devices);
+    let mut info = runtime_info(&sandbox, &data_dir, devices);
+    info.radio = Some(Address {
+        host: radio_server.address().ip().to_string(),
+        port: radio_server.address().port(),
+    });
     write_runtime_file(&info)?;
-    announce(&info, args.json);
+    announce(&info, &boxes, args.json);
 
     let (stop, stopped) = watch::channel(false);
     let control = control.serve(&sandbox, stopped);
@@ -162,6 +189,7 @@ async fn serve(args: RunArgs) -> Result<(), CliError> {
     };
     let _ = stop.send(true);
     let _ = std::fs::remove_file(data_dir.join(RUNTIME_FILE));
+    radio_server.shutdown().await;
     if let Err(error) = fleet.shutdown().await {
         output::error(&format!("a simulated device did not stop cleanly: {error}"));
     }
@@ -170,6 +198,24 @@ async fn serve(args: RunArgs) -> Result<(), CliError> {
         output::line("Sandbox stopped.");
     }
     result
+}
+
+/// The demo devices in their boxes on the radio, and the radio served on loopback.
+async fn start_radio(
+    sandbox: &Sandbox,
+    args: &RunArgs,
+) -> Result<(RadioServer, Vec<DeviceLabel>), CliError> {
+    let boxes = add_demo_devices(&sandbox.radio(), args.seed, args.provisionable)
+        .map_err(|e| CliError::Failed(format!("the provisionable devices were not added: {e}")))?;
+    let server = RadioServer::start(sandbox.radio(), args.radio)
+        .await
+        .map_err(|e| {
+            CliError::Failed(format!(
+                "the simulated radio cannot listen on {}: {e}",
+                args.radio
+            ))
+        })?;
+    Ok((server, boxes))
 }
 
 async fn create_job(args: JobCreateArgs) -> Result<(), CliError> {
@@ -202,6 +248,7 @@ pub fn running_sandbox(data_dir: Option<PathBuf>) -> Result<RunningSandbox, CliE
     Ok(RunningSandbox {
         plain: info.plain,
         mtls: info.mtls,
+        radio: info.radio,
         ca: info.ca,
         data_dir: info.data_dir,
     })
@@ -214,6 +261,8 @@ pub struct RunningSandbox {
     pub plain: Address,
     /// The mutual-TLS listener, unless attached to an external broker.
     pub mtls: Option<Address>,
+    /// The simulated radio's loopback HTTP server (older sandboxes have none).
+    pub radio: Option<Address>,
     /// The CA certificate file.
     pub ca: PathBuf,
     /// Its data directory (the database with its thing registry lives there).
@@ -257,6 +306,7 @@ fn runtime_info(sandbox: &Sandbox, data_dir: &Path, devices: Vec<String>) -> Run
             host: "localhost".into(),
             port: address.port(),
         }),
+        radio: None,
         ca: sandbox.ca_pem_path().to_path_buf(),
         data_dir: data_dir.to_path_buf(),
     }
@@ -281,14 +331,32 @@ fn read_runtime_file(data_dir: &Path) -> Result<RuntimeInfo, CliError> {
         .map_err(|e| CliError::Failed(format!("{} is damaged: {e}", path.display())))
 }
 
-fn announce(info: &RuntimeInfo, as_json: bool) {
+/// What a box's label says, as the technician reads it: the sandbox's demo secrets are
+/// printed on purpose (they are the sandbox's, like the CA it prints the path of).
+fn box_label(label: &DeviceLabel) -> serde_json::Value {
+    let secret = String::from_utf8_lossy(label.secret.expose()).into_owned();
+    json!({
+        "name": label.name,
+        "id": label.id,
+        "serial": label.serial,
+        "model": label.kind.as_str(),
+        "security": label.security.version(),
+        "username": label.username,
+        "pop": secret,
+    })
+}
+
+fn announce(info: &RuntimeInfo, boxes: &[DeviceLabel], as_json: bool) {
     if as_json {
         output::json(&json!({
             "plain": { "host": info.plain.host, "port": info.plain.port },
             "mtls": info.mtls.as_ref().map(|a| json!({ "host": a.host, "port": a.port })),
+            "radio": info.radio.as_ref().map(|a| json!({ "host": a.host, "port": a.port })),
             "ca": info.ca,
             "dataDir": info.data_dir,
             "devices": info.devices,
+            "boxes": boxes.iter().map(box_label).collect::<Vec<_>>(),
+            "network": { "ssid": DEMO_NETWORK.0, "passphrase": DEMO_NETWORK.1 },
         }));
         return;
     }
@@ -308,6 +376,32 @@ fn announce(info: &RuntimeInfo, as_json: bool) {
     if !info.devices.is_empty() {
         output::line(&format!("  devices     {}", info.devices.join(", ")));
     }
+    if let Some(radio) = &info.radio {
+        output::line(&format!(
+            "  radio       http://{}:{}  (the simulated BLE radio, for --transport sim)",
+            radio.host, radio.port
+        ));
+    }
+    if !boxes.is_empty() {
+        output::line("");
+        output::line(&format!(
+            "New devices in their boxes (they join Wi-Fi {:?}, passphrase {:?}):",
+            DEMO_NETWORK.0, DEMO_NETWORK.1
+        ));
+        for label in boxes {
+            let secret = String::from_utf8_lossy(label.secret.expose()).into_owned();
+            let proof = match &label.username {
+                Some(username) => format!("user {username} / password {secret}"),
+                None => format!("PoP {secret}"),
+            };
+            output::line(&format!(
+                "  {}  {:<10} security {}  {proof}",
+                label.name,
+                label.kind.as_str(),
+                label.security.version()
+            ));
+        }
+    }
     output::line("");
     output::line("Watch every shadow change:");
     output::line(&format!(
@@ -318,6 +412,14 @@ fn announce(info: &RuntimeInfo, as_json: bool) {
     output::line(
         "  companion sandbox job create --job-id fw-1 --thing <thing> --document '{\"operation\":\"firmware-update\",\"version\":\"1.2.0\"}'",
     );
+    if let Some(label) = boxes.first() {
+        let secret = String::from_utf8_lossy(label.secret.expose()).into_owned();
+        output::line("Provision a device:");
+        output::line(&format!(
+            "  echo {} | companion provision --transport sim --device {} --pop {secret} --ssid {} --wifi-password-stdin",
+            DEMO_NETWORK.1, label.name, DEMO_NETWORK.0
+        ));
+    }
     output::line("Press Ctrl-C to stop.");
 }
 

@@ -507,3 +507,191 @@ fn softap_provisioning_on_the_local_sandbox_issues_an_identity_and_sees_the_devi
     assert!(stdout.trim_end().ends_with("is online."), "{stdout}");
     assert!(!stdout.contains(PASSPHRASE) && !stderr.contains(PASSPHRASE));
 }
+
+/// Runs `companion args…` against the running sandbox in `data_dir`, with `stdin`.
+fn on_sandbox(args: &[&str], stdin: &str, data_dir: &Path) -> Output {
+    let mut child = Command::new(COMPANION)
+        .args(args)
+        .env("COMPANION_SANDBOX_DIR", data_dir)
+        .env("COMPANION_DATA_DIR", data_dir.join("cli"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The boxes the sandbox announced: (name, model, pop) by model.
+fn boxed(sandbox: &common::Running, model: &str) -> (String, String) {
+    let boxes = sandbox.endpoints["boxes"].as_array().unwrap();
+    let label = boxes
+        .iter()
+        .find(|b| b["model"] == model)
+        .unwrap_or_else(|| panic!("a {model} in its box: {boxes:?}"));
+    (
+        label["name"].as_str().unwrap().to_owned(),
+        label["pop"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn sim_transport_scans_the_sandbox_radio_and_takes_a_plug_online() {
+    let sandbox = common::start("provision-sim");
+    let network = &sandbox.endpoints["network"];
+    let (ssid, passphrase) = (
+        network["ssid"].as_str().unwrap(),
+        network["passphrase"].as_str().unwrap(),
+    );
+    let (plug, pop) = boxed(&sandbox, "plug");
+
+    let scan = on_sandbox(
+        &[
+            "ble",
+            "scan",
+            "--transport",
+            "sim",
+            "--window",
+            "1",
+            "--json",
+        ],
+        "",
+        &sandbox.data_dir,
+    );
+    let (stdout, stderr) = text(&scan);
+    assert_eq!(scan.status.code(), Some(0), "{stdout}{stderr}");
+    let seen: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&str> = seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{stdout}");
+    assert!(names.contains(&plug.as_str()), "{stdout}");
+
+    let output = on_sandbox(
+        &[
+            "provision",
+            "--transport",
+            "sim",
+            "--device",
+            &plug,
+            "--pop-stdin",
+            "--ssid",
+            ssid,
+            "--wifi-password-stdin",
+            "--json",
+        ],
+        &format!("{pop}\n{passphrase}\n"),
+        &sandbox.data_dir,
+    );
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let steps: Vec<&str> = lines.iter().filter_map(|l| l["step"].as_str()).collect();
+    assert_eq!(
+        steps,
+        [
+            "connect",
+            "version",
+            "session",
+            "wifi_scan",
+            "wifi_config",
+            "credentials",
+            "wifi_apply",
+            "wifi_status",
+            "online"
+        ],
+        "{stdout}"
+    );
+    let outcome = lines.last().unwrap();
+    assert_eq!(outcome["outcome"], "online", "{stdout}");
+    let thing = outcome["thing"].as_str().unwrap();
+    assert!(thing.starts_with("plug-"), "{thing}");
+    assert!(outcome["certificateId"].as_str().unwrap().len() == 64);
+    for secret in [pop.as_str(), passphrase] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+
+    // Provisioned devices stop advertising.
+    let again = on_sandbox(
+        &[
+            "ble",
+            "scan",
+            "--transport",
+            "sim",
+            "--window",
+            "1",
+            "--json",
+        ],
+        "",
+        &sandbox.data_dir,
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert!(
+        seen.as_array().unwrap().iter().all(|d| d["name"] != plug),
+        "{seen}"
+    );
+}
+
+#[test]
+fn sim_transport_refuses_a_wrong_password_and_a_wrong_scheme_with_their_causes() {
+    let sandbox = common::start("provision-sim-wrong");
+    let (light, _) = boxed(&sandbox, "light");
+    let base = [
+        "provision",
+        "--transport",
+        "sim",
+        "--device",
+        light.as_str(),
+        "--password-stdin",
+        "--ssid",
+        "Workshop",
+        "--wifi-password-stdin",
+    ];
+
+    let wrong = on_sandbox(&base, "not-the-password\nprovision-me\n", &sandbox.data_dir);
+    let (stdout, stderr) = text(&wrong);
+    assert_eq!(wrong.status.code(), Some(4), "{stdout}{stderr}");
+    assert!(stdout.contains("✕ session"), "{stdout}");
+    assert!(!stdout.contains("not-the-password") && !stderr.contains("not-the-password"));
+
+    let mut named = base.to_vec();
+    named.extend(["--sec", "1"]);
+    let scheme = on_sandbox(&named, "light-secret\nprovision-me\n", &sandbox.data_dir);
+    let (stdout, stderr) = text(&scheme);
+    assert_eq!(scheme.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("uses security 2, not security 1"),
+        "{stderr}"
+    );
+
+    let missing = on_sandbox(
+        &[
+            "provision",
+            "--transport",
+            "sim",
+            "--device",
+            "PROV_000000",
+            "--ssid",
+            "Workshop",
+            "--scan-window",
+            "1",
+        ],
+        "",
+        &sandbox.data_dir,
+    );
+    let (stdout, stderr) = text(&missing);
+    assert_eq!(missing.status.code(), Some(6), "{stdout}{stderr}");
+    assert!(stderr.contains("PROV_000000"), "{stderr}");
+}

@@ -102,6 +102,7 @@ async fn run(
     let proof = Proof {
         username: Some("wifiprov".into()),
         password: Some(Password::from("bench-secret")),
+        scheme: None,
         ..Proof::default()
     };
     let wifi = WifiChoice {

@@ -467,47 +467,19 @@ impl Wired {
 }
 
 /// Networks the simulated devices see; `Workshop`'s passphrase is on the sandbox's README.
-pub const DEMO_NETWORK: (&str, &str) = ("Workshop", "provision-me");
+pub use companion_sandbox::radio::demo::DEMO_NETWORK;
 
-/// New devices in their boxes on the local sandbox's simulated radio, taking turns through
-/// the device kinds and security schemes: a plug with security 1 (PoP `abcd1234`), a light with
-/// security 2 (`wifiprov` / `light-secret`), and a thermostat whose firmware takes Wi-Fi only.
+/// New devices in their boxes on the local sandbox's simulated radio
+/// (`companion_sandbox::radio::demo`): a plug with security 1, a light with security 2 and a
+/// thermostat whose firmware takes Wi-Fi only, in turn.
 fn add_provisionable_devices(
     radio: &companion_sandbox::radio::SimulatedRadio,
     seed: u64,
     count: usize,
 ) -> Result<(), EngineError> {
-    use companion_sandbox::devices::DeviceKind;
-    use companion_sandbox::radio::{DeviceSpec, Network, SecuritySpec};
-    for index in 0..count {
-        let serial = format!(
-            "{:06X}",
-            (seed.wrapping_mul(7919) + index as u64 * 104_729) & 0xFF_FFFF
-        );
-        let spec = match index % 3 {
-            0 => DeviceSpec::new(serial, DeviceKind::Plug, SecuritySpec::sec1("abcd1234")),
-            1 => DeviceSpec::new(
-                serial,
-                DeviceKind::Light,
-                SecuritySpec::sec2("wifiprov", "light-secret"),
-            ),
-            _ => DeviceSpec::new(
-                serial,
-                DeviceKind::Thermostat,
-                SecuritySpec::sec1("abcd1234"),
-            )
-            .wifi_only(),
-        };
-        let spec = spec
-            .with_network(Network::wpa2(DEMO_NETWORK.0, DEMO_NETWORK.1).with_rssi(-52))
-            .with_network(Network::open("Guest").with_rssi(-71))
-            .with_network(Network::wpa2("Office-5G", "not-this-one").with_rssi(-83))
-            .with_rssi(-48 - (index as i16 % 5) * 9);
-        if let Err(error) = radio.add_device(spec) {
-            return Err(EngineError::Provisioning(error.to_string()));
-        }
-    }
-    Ok(())
+    companion_sandbox::radio::demo::add_demo_devices(radio, seed, count)
+        .map(drop)
+        .map_err(|error| EngineError::Provisioning(error.to_string()))
 }
 
 /// Provisioning on the local sandbox: its simulated radio, fleet provisioning over a second

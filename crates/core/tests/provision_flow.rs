@@ -252,6 +252,7 @@ async fn a_wrong_proof_stops_at_the_session_and_a_wifi_only_device_says_so() {
             pop: Some(Pop::from("not-the-pop")),
             username: Some("wifiprov".into()),
             password: Some(Password::from("not-the-password")),
+            scheme: None,
         };
         let handle = provisioning
             .start(candidate.clone(), wrong, None)
@@ -274,6 +275,7 @@ async fn a_wrong_proof_stops_at_the_session_and_a_wifi_only_device_says_so() {
             pop: Some(Pop::from("abcd1234")),
             username: Some("wifiprov".into()),
             password: Some(Password::from("light-secret")),
+            scheme: None,
         };
         let handle = provisioning
             .start(candidate, right, Some(wifi(DEMO_NETWORK.1)))

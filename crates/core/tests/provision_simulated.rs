@@ -13,7 +13,7 @@ use companion_awsiot::provisioning::{
     CreateCertificateFromCsrRequest, CreateCertificateFromCsrResponse, RegisterThingRequest,
     RegisterThingResponse,
 };
-use companion_core::provision::simulated::SimulatedRadio;
+use companion_core::provision::simulated::{SandboxRadio, SimulatedRadio};
 use companion_core::provision::{ProvLink, Radio, TransportError, TransportKind};
 use companion_espprov::credentials::{
     self, CsrAssembly, Installation, Request, Response, read_csr_requests,
@@ -29,6 +29,7 @@ use companion_espprov::wifi::scan::{
 use companion_espprov::{Passphrase, SecurityScheme, Session, Step, VersionInfo};
 use companion_sandbox::connect::client;
 use companion_sandbox::devices::DeviceKind;
+use companion_sandbox::radio::http::RadioServer;
 use companion_sandbox::radio::{
     CloudState, DeviceLabel, DeviceSpec, DropRule, LinkDropOnJoin, Network, SecuritySpec,
     WifiBehaviour, WifiStatus,
@@ -228,12 +229,12 @@ impl From<companion_espprov::Error> for Failed {
 impl App {
     /// Connects, reads proto-ver and runs the handshake the device asks for with the label's
     /// secret (or `secret` instead).
-    async fn open(radio: &SimulatedRadio, label: &DeviceLabel) -> Result<Self, Failed> {
+    async fn open(radio: &dyn Radio, label: &DeviceLabel) -> Result<Self, Failed> {
         Self::open_with(radio, label, label.secret.clone()).await
     }
 
     async fn open_with(
-        radio: &SimulatedRadio,
+        radio: &dyn Radio,
         label: &DeviceLabel,
         secret: companion_espprov::Secret,
     ) -> Result<Self, Failed> {
@@ -368,7 +369,7 @@ impl App {
 /// The whole flow on a device with the credential endpoint; returns the thing name.
 async fn provision_fully(
     sandbox: &Sandbox,
-    radio: &SimulatedRadio,
+    radio: &dyn Radio,
     cloud: &mut Cloud,
     label: &DeviceLabel,
     scheme: SecurityScheme,
@@ -454,7 +455,7 @@ async fn provision_fully(
         report["state"]["reported"]["firmware_version"].is_string(),
         "the first shadow report: {report}"
     );
-    let status = radio.simulated().status(&label.id).expect("a device");
+    let status = sandbox.radio().status(&label.id).expect("a device");
     assert_eq!(
         status.cloud,
         CloudState::Running {
@@ -722,5 +723,111 @@ async fn an_injected_link_drop_surfaces_as_disconnected_and_a_new_session_resume
         app.config(ConfigRequest::GetStatus).await,
         Ok(ConfigResponse::Status(StationStatus::Connected(_)))
     ));
+    sandbox.shutdown().await;
+}
+
+/// The sandbox's radio served on loopback, for another process.
+async fn served(sandbox: &Sandbox) -> (RadioServer, SandboxRadio) {
+    let server = RadioServer::start(sandbox.radio(), "127.0.0.1:0".parse().expect("address"))
+        .await
+        .expect("the radio server starts");
+    let radio = SandboxRadio::new(server.address());
+    (server, radio)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_loopback_http_a_security_2_light_is_provisioned_end_to_end() {
+    let (_dir, sandbox, local) = sandbox("prov-http").await;
+    let (server, radio) = served(&sandbox).await;
+    let mut cloud = Cloud::connect(&sandbox).await;
+    let label = local
+        .simulated()
+        .add_device(device(
+            "SN7001",
+            DeviceKind::Light,
+            SecuritySpec::sec2("wifiprov", "light-secret"),
+        ))
+        .expect("added");
+    let entries = radio.scan_entries(Duration::ZERO).await.expect("a scan");
+    assert_eq!(entries.len(), 1);
+    assert!(
+        entries[0].endpoints.contains(&AWS_IOT.to_owned()),
+        "a scan lists the GATT database: {:?}",
+        entries[0].endpoints
+    );
+    provision_fully(&sandbox, &radio, &mut cloud, &label, SecurityScheme::Sec2).await;
+    server.shutdown().await;
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_loopback_http_refusals_drops_and_busy_devices_map_to_the_transport_errors() {
+    let (_dir, sandbox, local) = sandbox("prov-http-faults").await;
+    let (server, radio) = served(&sandbox).await;
+    let label = local
+        .simulated()
+        .add_device(device(
+            "SN7002",
+            DeviceKind::Plug,
+            SecuritySpec::sec1("abcd1234"),
+        ))
+        .expect("added");
+
+    match radio.connect("24:0A:C4:00:00:00").await {
+        Err(TransportError::NotFound(id)) => assert_eq!(id, "24:0A:C4:00:00:00"),
+        other => panic!("expected NotFound: {other:?}"),
+    }
+    match App::open_with(&radio, &label, "wrong-secret".into()).await {
+        Err(Failed::Transport(TransportError::Io(message))) => {
+            assert!(message.contains("ATT error 0x04"), "{message}");
+        }
+        other => panic!("expected the device's refusal: {:?}", other.err()),
+    }
+
+    // A second client finds the device taken while the first holds it.
+    let first = radio.connect(&label.id).await.expect("connected");
+    match radio.connect(&label.id).await {
+        Err(TransportError::Io(message)) => {
+            assert!(message.contains("another client"), "{message}");
+        }
+        other => panic!("expected busy: {other:?}"),
+    }
+    // Going away without a word (the TCP connection closes) frees the device.
+    let mut watch = sandbox.radio().watch(&label.id).expect("a device");
+    drop(first);
+    tokio::time::timeout(DEADLINE, watch.wait_for(|s| !s.link_open && s.advertising))
+        .await
+        .expect("freed in time")
+        .expect("the device is still there");
+
+    // An injected drop ends the link; the next exchange says so without asking the server.
+    assert!(
+        local
+            .simulated()
+            .inject_drop(&label.id, DropRule::on(PROTO_VER, 1))
+    );
+    let link = radio.connect(&label.id).await.expect("connected again");
+    assert!(matches!(
+        link.exchange(PROTO_VER, PROBE.to_vec()).await,
+        Err(TransportError::Disconnected(_))
+    ));
+    assert!(matches!(
+        link.exchange(PROTO_VER, PROBE.to_vec()).await,
+        Err(TransportError::Disconnected(_))
+    ));
+    assert_eq!(
+        link.exchange("no-such-endpoint", Vec::new()).await,
+        Err(TransportError::NoEndpoint("no-such-endpoint".into()))
+    );
+    link.close().await.expect("closed");
+
+    let address = server.address();
+    server.shutdown().await;
+    match SandboxRadio::new(address).scan(Duration::ZERO).await {
+        Err(TransportError::NoRadio(message)) => {
+            assert!(message.contains("companion sandbox"), "{message}");
+        }
+        other => panic!("expected NoRadio once the server is gone: {other:?}"),
+    }
     sandbox.shutdown().await;
 }

@@ -70,6 +70,7 @@ impl Shell {
             pop: request.pop.map(|p| Pop::from(p.0)),
             username: request.username,
             password: request.password.map(|p| Password::from(p.0)),
+            scheme: None,
         };
         let handle = provisioning
             .start(device, proof, request.wifi.map(wifi_choice))

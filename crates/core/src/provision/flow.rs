@@ -196,6 +196,9 @@ pub struct Proof {
     pub username: Option<String>,
     /// Security 2's password.
     pub password: Option<companion_espprov::Password>,
+    /// The scheme the user named (esp_prov's `--sec_ver`): used when the device's version
+    /// answer does not say (firmware before ESP-IDF 4.x), and refused when it says another.
+    pub scheme: Option<SecurityScheme>,
 }
 
 impl std::fmt::Debug for Proof {
@@ -204,6 +207,7 @@ impl std::fmt::Debug for Proof {
             .field("pop", &self.pop.as_ref().map(|_| "<redacted>"))
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("scheme", &self.scheme)
             .finish()
     }
 }
@@ -368,6 +372,7 @@ impl Provisioning {
             link: None,
             session: None,
             version: None,
+            scheme: None,
             device_info: None,
         };
         tokio::spawn(attempt.run());
@@ -390,6 +395,8 @@ struct Attempt {
     link: Option<Box<dyn ProvLink>>,
     session: Option<Session>,
     version: Option<VersionInfo>,
+    /// The scheme the session runs: the device's, or the one the user named if it does not say.
+    scheme: Option<SecurityScheme>,
     device_info: Option<DeviceInfo>,
 }
 
@@ -549,6 +556,25 @@ impl Attempt {
             fix: "Update the app, or provision the device with its vendor's tool.".into(),
             remedy: Remedy::StartOver,
         })?;
+        let scheme = match (self.proof.scheme, version.prov.sec_ver) {
+            (Some(named), Some(_)) if named != scheme => {
+                return Err(Failure {
+                    cause: format!(
+                        "The device uses security {}, not security {} as given.",
+                        scheme_number(scheme),
+                        scheme_number(named)
+                    ),
+                    fix: format!(
+                        "Start over with security {} (or without naming a scheme: the device says which).",
+                        scheme_number(scheme)
+                    ),
+                    remedy: Remedy::StartOver,
+                });
+            }
+            // The device does not say: the named scheme wins over the default (security 1).
+            (Some(named), None) => named,
+            _ => scheme,
+        };
         let credential = self.offers_credentials();
         let detail = format!(
             "Protocol {}, security {}, {}.",
@@ -561,6 +587,7 @@ impl Attempt {
             }
         );
         self.version = Some(version);
+        self.scheme = Some(scheme);
         Ok(StepState::Passed(detail))
     }
 
@@ -575,9 +602,7 @@ impl Attempt {
             .version
             .clone()
             .ok_or_else(|| internal("no version yet"))?;
-        let scheme = version
-            .security_scheme()
-            .map_err(|e| internal(&e.to_string()))?;
+        let scheme = self.scheme.ok_or_else(|| internal("no scheme yet"))?;
         let mut session = match scheme {
             SecurityScheme::Sec0 => Session::sec0(),
             SecurityScheme::Sec1 => {

@@ -26,7 +26,9 @@
 //! and drops links at random or where a test injects a [`DropRule`]. All time goes through
 //! tokio, so tests may run it with `tokio::time::pause`.
 
+pub mod demo;
 mod device;
+pub mod http;
 mod identity;
 mod link;
 mod spec;
@@ -164,6 +166,12 @@ impl SimulatedRadio {
     /// The label of device `id`.
     pub fn label(&self, id: &str) -> Option<DeviceLabel> {
         self.device(id).map(|d| d.label())
+    }
+
+    /// The endpoints device `id`'s GATT database offers (what a central learns by service
+    /// discovery once connected).
+    pub fn endpoints(&self, id: &str) -> Option<Vec<String>> {
+        self.device(id).map(|d| d.endpoints())
     }
 
     /// Scans for `window` and returns the advertising devices, strongest first (ties by id).
