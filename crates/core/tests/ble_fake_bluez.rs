@@ -1,5 +1,5 @@
 //! The Bluetooth LE transport through the real btleplug code path (btleplug → bluez-async →
-//! libdbus → a real `dbus-daemon`) against a fake BlueZ served from this test with zbus, whose
+//! libdbus → a real `dbus-daemon`) against a fake BlueZ (`companion-fakebluez`, zbus) whose
 //! characteristics run companion-espprov's device role.
 //!
 //! The binary is self-contained (`harness = false`). Run as `cargo test -p companion-core
@@ -26,32 +26,30 @@
 
 mod provisioning_device;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::{BufRead, BufReader};
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use companion_core::provision::ble::{
     BleConfig, BleLink, BleRadio, ESP_DEFAULT_SERVICE, ESP_EXAMPLE_SERVICE, MAX_ATTRIBUTE_LEN,
-    USER_DESCRIPTION, endpoint_uuid,
+    endpoint_uuid,
 };
 use companion_core::provision::{ProvLink, Radio, TransportError, TransportKind};
 use companion_espprov::endpoint::{PROTO_VER, PROV_CONFIG, PROV_CTRL, PROV_SCAN, PROV_SESSION};
 use companion_espprov::wifi::config::StationStatus;
 use companion_espprov::wifi::scan::{ScanOptions, ScanRequest};
+use companion_fakebluez::{
+    Device, DeviceSpec, Endpoint, FakeBluez, Fault, Peripheral, PeripheralFuture, PrivateBus,
+    WriteError,
+};
 use futures::FutureExt;
 use provisioning_device::{ECHO, EspDevice, Failure, POP, SSID, handshake, provision, secure};
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use uuid::Uuid;
-use zbus::object_server::SignalEmitter;
-use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
-use zbus::{Connection, ObjectServer, interface};
 
 /// Set (to the temporary directory) inside the private bus; its absence makes the binary
 /// start one and re-execute itself.
@@ -105,90 +103,22 @@ fn main() -> ExitCode {
 // ---------------------------------------------------------------------------------------------
 // The harness: a private dbus-daemon, re-execution, a sequential runner.
 
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-}
-
-/// dbus-daemon's complaints (e.g. that it may not raise its fd limit) go to a file, shown
-/// when the tests fail.
-fn log_file(dir: &std::path::Path) -> Stdio {
-    std::fs::File::create(dir.join("dbus-daemon.log")).map_or_else(|_| Stdio::null(), Stdio::from)
-}
-
 fn run_on_private_bus(args: &[String]) -> ExitCode {
-    if find_program("dbus-daemon").is_none() {
-        eprintln!(
-            "the BLE tests need `dbus-daemon`, which is not installed: run `apt-get install -y dbus` (or `cargo xtask setup`) and try again"
-        );
-        return ExitCode::FAILURE;
-    }
-    let dir = std::env::temp_dir().join(format!("companion-fake-bluez-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let config = dir.join("bus.conf");
-    std::fs::write(
-        &config,
-        format!(
-            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>companion-test</type>
-  <listen>unix:path={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#,
-            dir.join("bus").display()
-        ),
-    )
-    .expect("bus config");
-    let child = Command::new("dbus-daemon")
-        .arg(format!("--config-file={}", config.display()))
-        .args(["--nofork", "--nopidfile", "--print-address=1"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log_file(&dir))
-        .spawn();
-    let mut daemon = match child {
-        Ok(child) => Daemon(child),
+    let bus = match PrivateBus::start("companion-fake-bluez") {
+        Ok(bus) => bus,
         Err(error) => {
-            eprintln!("could not start dbus-daemon: {error}");
+            eprintln!("the BLE tests need a private D-Bus: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let mut address = String::new();
-    let stdout = daemon.0.stdout.take().expect("piped stdout");
-    if BufReader::new(stdout).read_line(&mut address).is_err() || address.trim().is_empty() {
-        eprintln!("dbus-daemon printed no address");
-        return ExitCode::FAILURE;
-    }
     let status = Command::new(std::env::current_exe().expect("own path"))
         .args(args)
-        .env("DBUS_SYSTEM_BUS_ADDRESS", address.trim())
-        .env(INSIDE_VAR, &dir)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
+        .env(INSIDE_VAR, bus.dir())
         .status();
-    drop(daemon);
     if !status.as_ref().is_ok_and(std::process::ExitStatus::success) {
-        let log = std::fs::read_to_string(dir.join("dbus-daemon.log")).unwrap_or_default();
-        eprintln!("dbus-daemon's log:\n{log}");
+        eprintln!("dbus-daemon's log:\n{}", bus.log());
     }
-    let _ = std::fs::remove_dir_all(&dir);
     match status {
         Ok(status) if status.success() => ExitCode::SUCCESS,
         Ok(status) => {
@@ -290,450 +220,52 @@ fn run_scenarios(dir: PathBuf) -> ExitCode {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The fake BlueZ.
+// The devices behind the fake BlueZ (companion-fakebluez): espprov's device role.
 
-const ADAPTER_PATH: &str = "/org/bluez/hci0";
-const DEVICE1: &str = "org.bluez.Device1";
 /// A provisioning service an application chose (not one of ESP-IDF's), advertised by
 /// `kitchen-sensor` and configured in [`test_config`].
 const CUSTOM_SERVICE: Uuid = Uuid::from_u128(0x6e400001_b5a3_f393_e0a9_e50e24dcca9e);
 
-#[derive(Debug, zbus::DBusError)]
-#[zbus(prefix = "org.bluez.Error")]
-enum BluezError {
-    #[zbus(error)]
-    ZBus(zbus::Error),
-    Failed(String),
-    NotPermitted(String),
+/// The firmware behind a fake device's characteristics.
+struct EspPeripheral(Mutex<EspDevice>);
+
+impl EspPeripheral {
+    fn new() -> Arc<Self> {
+        Arc::new(Self(Mutex::new(EspDevice::sec1(6))))
+    }
+
+    fn esp(&self) -> std::sync::MutexGuard<'_, EspDevice> {
+        self.0.lock().expect("device state")
+    }
 }
 
-fn not_connected() -> BluezError {
-    BluezError::Failed("Not connected".into())
-}
-
-async fn emit_changed(
-    conn: &Connection,
-    path: &str,
-    interface: &'static str,
-    changed: HashMap<&str, Value<'_>>,
-) -> zbus::Result<()> {
-    let emitter = SignalEmitter::new(conn, path.to_owned())?;
-    zbus::fdo::Properties::properties_changed(
-        &emitter,
-        zbus::names::InterfaceName::from_static_str_unchecked(interface),
-        changed,
-        Cow::Borrowed(&[]),
-    )
-    .await
-}
-
-fn path(text: &str) -> OwnedObjectPath {
-    OwnedObjectPath::try_from(text.to_owned()).expect("an object path")
-}
-
-struct AdapterState {
-    powered: AtomicBool,
-    discovering: AtomicBool,
-    /// How many times discovery was started.
-    starts: watch::Sender<u32>,
-}
-
-struct FakeAdapter(Arc<AdapterState>);
-
-#[interface(name = "org.bluez.Adapter1")]
-impl FakeAdapter {
-    #[zbus(property)]
-    fn address(&self) -> String {
-        "00:1A:7D:DA:71:13".into()
+impl Peripheral for EspPeripheral {
+    fn connect(&self) -> PeripheralFuture<'_, Result<(), String>> {
+        // A new connection is a new protocomm transport session.
+        self.esp().close_session();
+        Box::pin(async { Ok(()) })
     }
 
-    #[zbus(property)]
-    fn address_type(&self) -> String {
-        "public".into()
+    fn disconnect(&self) -> PeripheralFuture<'_, ()> {
+        self.esp().close_session();
+        Box::pin(async {})
     }
 
-    #[zbus(property)]
-    fn name(&self) -> String {
-        "companion-ci".into()
-    }
-
-    #[zbus(property)]
-    fn alias(&self) -> String {
-        "companion-ci".into()
-    }
-
-    #[zbus(property)]
-    fn modalias(&self) -> String {
-        "usb:v1D6Bp0246d0540".into()
-    }
-
-    #[zbus(property)]
-    fn powered(&self) -> bool {
-        self.0.powered.load(Ordering::SeqCst)
-    }
-
-    #[zbus(property)]
-    fn set_powered(&self, powered: bool) {
-        self.0.powered.store(powered, Ordering::SeqCst);
-    }
-
-    #[zbus(property)]
-    fn discovering(&self) -> bool {
-        self.0.discovering.load(Ordering::SeqCst)
-    }
-
-    fn set_discovery_filter(&self, _filter: HashMap<String, OwnedValue>) {}
-
-    async fn start_discovery(
+    fn write(
         &self,
-        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
-    ) -> zbus::fdo::Result<()> {
-        self.0.discovering.store(true, Ordering::SeqCst);
-        self.discovering_changed(&emitter).await?;
-        self.0.starts.send_modify(|n| *n += 1);
-        Ok(())
-    }
-
-    async fn stop_discovery(
-        &self,
-        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
-    ) -> zbus::fdo::Result<()> {
-        self.0.discovering.store(false, Ordering::SeqCst);
-        self.discovering_changed(&emitter).await?;
-        Ok(())
-    }
-}
-
-/// What goes wrong on purpose.
-#[derive(Clone)]
-enum Fault {
-    /// On a write to the endpoint: drop the connection, then answer nothing until released.
-    DropAndHang(&'static str, Arc<Notify>),
-    /// On a write to the endpoint: drop the connection, disappear, answer "Not connected".
-    Vanish(&'static str),
-    /// Hold reads of the endpoint until released.
-    SlowRead(&'static str, Arc<Notify>),
-}
-
-struct DeviceState {
-    connected: bool,
-    connects: u32,
-    disconnects: u32,
-    esp: EspDevice,
-    /// The value of each endpoint's characteristic: the last answer.
-    answers: HashMap<String, Vec<u8>>,
-    fault: Option<Fault>,
-    /// The `type` option of every characteristic write.
-    write_types: Vec<String>,
-    longest_write: usize,
-}
-
-struct DeviceCore {
-    path: String,
-    name: &'static str,
-    address: &'static str,
-    rssi: i16,
-    advertised: Vec<Uuid>,
-    state: Mutex<DeviceState>,
-}
-
-impl DeviceCore {
-    fn state(&self) -> std::sync::MutexGuard<'_, DeviceState> {
-        self.state.lock().expect("device state")
-    }
-
-    /// The link drops: BlueZ's `Connected` goes false and the device's session ends.
-    async fn drop_link(&self, conn: &Connection) {
-        {
-            let mut state = self.state();
-            state.connected = false;
-            state.esp.close_session();
-        }
-        let changed = HashMap::from([
-            ("Connected", Value::from(false)),
-            ("ServicesResolved", Value::from(false)),
-        ]);
-        emit_changed(conn, &self.path, DEVICE1, changed)
-            .await
-            .expect("PropertiesChanged");
-    }
-}
-
-struct FakeDevice(Arc<DeviceCore>);
-
-#[interface(name = "org.bluez.Device1")]
-impl FakeDevice {
-    #[zbus(property)]
-    fn address(&self) -> String {
-        self.0.address.into()
-    }
-
-    #[zbus(property)]
-    fn address_type(&self) -> String {
-        "public".into()
-    }
-
-    #[zbus(property)]
-    fn name(&self) -> String {
-        self.0.name.into()
-    }
-
-    #[zbus(property)]
-    fn alias(&self) -> String {
-        self.0.name.into()
-    }
-
-    #[zbus(property)]
-    fn adapter(&self) -> OwnedObjectPath {
-        path(ADAPTER_PATH)
-    }
-
-    #[zbus(property)]
-    fn paired(&self) -> bool {
-        false
-    }
-
-    #[zbus(property)]
-    fn trusted(&self) -> bool {
-        false
-    }
-
-    #[zbus(property)]
-    fn blocked(&self) -> bool {
-        false
-    }
-
-    #[zbus(property)]
-    fn legacy_pairing(&self) -> bool {
-        false
-    }
-
-    #[zbus(property)]
-    fn connected(&self) -> bool {
-        self.0.state().connected
-    }
-
-    #[zbus(property)]
-    fn services_resolved(&self) -> bool {
-        self.0.state().connected
-    }
-
-    #[zbus(property, name = "RSSI")]
-    fn rssi(&self) -> i16 {
-        self.0.rssi
-    }
-
-    #[zbus(property, name = "UUIDs")]
-    fn uuids(&self) -> Vec<String> {
-        self.0.advertised.iter().map(Uuid::to_string).collect()
-    }
-
-    async fn connect(&self, #[zbus(connection)] conn: &Connection) -> Result<(), BluezError> {
-        {
-            let mut state = self.0.state();
-            state.connected = true;
-            state.connects += 1;
-            // A new connection is a new protocomm transport session.
-            state.esp.close_session();
-            state.answers.clear();
-        }
-        let changed = HashMap::from([
-            ("Connected", Value::from(true)),
-            ("ServicesResolved", Value::from(true)),
-        ]);
-        emit_changed(conn, &self.0.path, DEVICE1, changed).await?;
-        Ok(())
-    }
-
-    async fn disconnect(&self, #[zbus(connection)] conn: &Connection) -> Result<(), BluezError> {
-        self.0.state().disconnects += 1;
-        self.0.drop_link(conn).await;
-        Ok(())
-    }
-}
-
-struct FakeService {
-    uuid: Uuid,
-    device: String,
-}
-
-#[interface(name = "org.bluez.GattService1")]
-impl FakeService {
-    #[zbus(property, name = "UUID")]
-    fn uuid(&self) -> String {
-        self.uuid.to_string()
-    }
-
-    #[zbus(property)]
-    fn primary(&self) -> bool {
-        true
-    }
-
-    #[zbus(property)]
-    fn device(&self) -> OwnedObjectPath {
-        path(&self.device)
-    }
-}
-
-struct FakeCharacteristic {
-    core: Arc<DeviceCore>,
-    endpoint: &'static str,
-    uuid: Uuid,
-    service: String,
-}
-
-#[interface(name = "org.bluez.GattCharacteristic1")]
-impl FakeCharacteristic {
-    #[zbus(property, name = "UUID")]
-    fn uuid(&self) -> String {
-        self.uuid.to_string()
-    }
-
-    #[zbus(property)]
-    fn service(&self) -> OwnedObjectPath {
-        path(&self.service)
-    }
-
-    #[zbus(property)]
-    fn flags(&self) -> Vec<String> {
-        vec!["read".into(), "write".into()]
-    }
-
-    #[zbus(property, name = "MTU")]
-    fn mtu(&self) -> u16 {
-        185
-    }
-
-    async fn read_value(
-        &self,
-        _options: HashMap<String, OwnedValue>,
-    ) -> Result<Vec<u8>, BluezError> {
-        let slow = match self.core.state().fault.clone() {
-            Some(Fault::SlowRead(endpoint, release)) if endpoint == self.endpoint => Some(release),
-            _ => None,
-        };
-        if let Some(release) = slow {
-            release.notified().await;
-        }
-        let state = self.core.state();
-        if !state.connected {
-            return Err(not_connected());
-        }
-        Ok(state
-            .answers
-            .get(self.endpoint)
-            .cloned()
-            .unwrap_or_default())
-    }
-
-    async fn write_value(
-        &self,
+        endpoint: &str,
         value: Vec<u8>,
-        options: HashMap<String, OwnedValue>,
-        #[zbus(connection)] conn: &Connection,
-        #[zbus(object_server)] server: &ObjectServer,
-    ) -> Result<(), BluezError> {
-        let write_type = options
-            .get("type")
-            .and_then(|v| <&str>::try_from(&**v).ok())
-            .unwrap_or("(none)")
-            .to_owned();
-        let fault = {
-            let mut state = self.core.state();
-            if !state.connected {
-                return Err(not_connected());
-            }
-            state.write_types.push(write_type);
-            state.longest_write = state.longest_write.max(value.len());
-            state.fault.clone()
-        };
-        match fault {
-            Some(Fault::DropAndHang(endpoint, release)) if endpoint == self.endpoint => {
-                self.core.drop_link(conn).await;
-                release.notified().await;
-                return Err(not_connected());
-            }
-            Some(Fault::Vanish(endpoint)) if endpoint == self.endpoint => {
-                self.core.drop_link(conn).await;
-                server
-                    .remove::<FakeDevice, _>(self.core.path.as_str())
-                    .await?;
-                return Err(not_connected());
-            }
-            _ => {}
-        }
-        let mut state = self.core.state();
-        match state.esp.handle(self.endpoint, &value) {
-            Ok(answer) => {
-                state.answers.insert(self.endpoint.to_owned(), answer);
-                Ok(())
-            }
-            // NimBLE refuses the write when protocomm's handler fails.
-            Err(_) => Err(BluezError::Failed(
-                "Operation failed with ATT error: 0x04".into(),
-            )),
-        }
+    ) -> PeripheralFuture<'_, Result<Vec<u8>, WriteError>> {
+        let answer = self
+            .esp()
+            .handle(endpoint, &value)
+            .map_err(|_| WriteError::Refused);
+        Box::pin(async move { answer })
     }
 }
 
-struct FakeDescriptor {
-    characteristic: String,
-    value: Vec<u8>,
-}
-
-#[interface(name = "org.bluez.GattDescriptor1")]
-impl FakeDescriptor {
-    #[zbus(property, name = "UUID")]
-    fn uuid(&self) -> String {
-        USER_DESCRIPTION.to_string()
-    }
-
-    #[zbus(property)]
-    fn characteristic(&self) -> OwnedObjectPath {
-        path(&self.characteristic)
-    }
-
-    #[zbus(property)]
-    fn flags(&self) -> Vec<String> {
-        vec!["read".into()]
-    }
-
-    fn read_value(&self, _options: HashMap<String, OwnedValue>) -> Vec<u8> {
-        self.value.clone()
-    }
-
-    fn write_value(
-        &self,
-        _value: Vec<u8>,
-        _options: HashMap<String, OwnedValue>,
-    ) -> Result<(), BluezError> {
-        Err(BluezError::NotPermitted("Write not permitted".into()))
-    }
-}
-
-/// A GAP service (0x1800) with its Device Name characteristic: present on every real device,
-/// and never the provisioning service.
-struct FakeGapName(&'static str);
-
-#[interface(name = "org.bluez.GattCharacteristic1")]
-impl FakeGapName {
-    #[zbus(property, name = "UUID")]
-    fn uuid(&self) -> String {
-        "00002a00-0000-1000-8000-00805f9b34fb".into()
-    }
-
-    #[zbus(property)]
-    fn flags(&self) -> Vec<String> {
-        vec!["read".into()]
-    }
-
-    fn read_value(&self, _options: HashMap<String, OwnedValue>) -> Vec<u8> {
-        self.0.as_bytes().to_vec()
-    }
-}
-
-/// How a fake device lays out its GATT database.
-struct DeviceSpec {
+/// How a test device lays out its GATT database.
+struct TestDevice {
     name: &'static str,
     address: &'static str,
     rssi: i16,
@@ -742,147 +274,51 @@ struct DeviceSpec {
     service: Option<Uuid>,
     /// Whether each endpoint characteristic carries a 0x2901 user description. Without them
     /// the characteristics sit at ESP-IDF's derived UUIDs; with them at UUIDs that only the
-    /// descriptors can name.
+    /// descriptors can name (and a custom `echo` endpoint is added).
     descriptors: bool,
 }
 
-#[derive(Clone)]
-struct FakeBluez {
-    conn: Connection,
-    adapter: Arc<AdapterState>,
-}
-
-impl FakeBluez {
-    /// Owns `org.bluez` with an ObjectManager at `/` and nothing else yet.
-    async fn start(bus: &str) -> Self {
-        let conn = zbus::connection::Builder::address(bus)
-            .expect("bus address")
-            .name("org.bluez")
-            .expect("well-known name")
-            .serve_at("/", zbus::fdo::ObjectManager)
-            .expect("object manager")
-            .build()
-            .await
-            .expect("the fake BlueZ connects to the private bus");
-        let (starts, _) = watch::channel(0);
-        Self {
-            conn,
-            adapter: Arc::new(AdapterState {
-                powered: AtomicBool::new(false),
-                discovering: AtomicBool::new(false),
-                starts,
-            }),
-        }
+/// Puts `device` on the fake BlueZ with a fresh firmware behind it.
+async fn add_device(bluez: &FakeBluez, device: TestDevice) -> (Arc<Device>, Arc<EspPeripheral>) {
+    let mut names: Vec<(&'static str, u16)> = vec![
+        (PROV_CTRL, 0xff4f),
+        (PROV_SCAN, 0xff50),
+        (PROV_SESSION, 0xff51),
+        (PROV_CONFIG, 0xff52),
+        (PROTO_VER, 0xff53),
+    ];
+    if device.descriptors {
+        names.push((ECHO, 0xff54));
     }
-
-    async fn add_adapter(&self) {
-        self.conn
-            .object_server()
-            .at(ADAPTER_PATH, FakeAdapter(self.adapter.clone()))
-            .await
-            .expect("adapter");
-    }
-
-    async fn add_device(&self, spec: DeviceSpec) -> Arc<DeviceCore> {
-        let server = self.conn.object_server();
-        let device_path = format!("{ADAPTER_PATH}/dev_{}", spec.address.replace(':', "_"));
-        let core = Arc::new(DeviceCore {
-            path: device_path.clone(),
-            name: spec.name,
-            address: spec.address,
-            rssi: spec.rssi,
-            advertised: spec.advertised,
-            state: Mutex::new(DeviceState {
-                connected: false,
-                connects: 0,
-                disconnects: 0,
-                esp: EspDevice::sec1(6),
-                answers: HashMap::new(),
-                fault: None,
-                write_types: Vec::new(),
-                longest_write: 0,
-            }),
-        });
-        // GAP first, as on a real device.
-        let gap = format!("{device_path}/service0001");
-        server
-            .at(
-                gap.as_str(),
-                FakeService {
-                    uuid: Uuid::from_u128(0x00001800_0000_1000_8000_00805f9b34fb),
-                    device: device_path.clone(),
-                },
-            )
-            .await
-            .expect("GAP service");
-        server
-            .at(format!("{gap}/char0002").as_str(), FakeGapName(spec.name))
-            .await
-            .expect("GAP name");
-        if let Some(service_uuid) = spec.service {
-            let service = format!("{device_path}/service0010");
-            server
-                .at(
-                    service.as_str(),
-                    FakeService {
-                        uuid: service_uuid,
-                        device: device_path.clone(),
-                    },
-                )
-                .await
-                .expect("service");
-            let mut endpoints: Vec<(&'static str, u16)> = vec![
-                (PROV_CTRL, 0xff4f),
-                (PROV_SCAN, 0xff50),
-                (PROV_SESSION, 0xff51),
-                (PROV_CONFIG, 0xff52),
-                (PROTO_VER, 0xff53),
-            ];
-            if spec.descriptors {
-                endpoints.push((ECHO, 0xff54));
-            }
-            for (index, (endpoint, id)) in endpoints.into_iter().enumerate() {
-                let handle = 0x11 + 3 * index;
-                let char_path = format!("{service}/char{handle:04x}");
-                let uuid = if spec.descriptors {
+    let service = device.service.map(|service_uuid| {
+        let endpoints = names
+            .into_iter()
+            .map(|(name, id)| Endpoint {
+                name: name.to_owned(),
+                uuid: if device.descriptors {
                     // Not ESP-IDF's derived UUIDs: only the descriptors can name these.
                     Uuid::from_u128(0xa5e10000_0000_4000_8000_000000000000 | u128::from(id))
                 } else {
                     endpoint_uuid(service_uuid, id)
-                };
-                server
-                    .at(
-                        char_path.as_str(),
-                        FakeCharacteristic {
-                            core: core.clone(),
-                            endpoint,
-                            uuid,
-                            service: service.clone(),
-                        },
-                    )
-                    .await
-                    .expect("characteristic");
-                if spec.descriptors {
-                    server
-                        .at(
-                            format!("{char_path}/desc{:04x}", handle + 2).as_str(),
-                            FakeDescriptor {
-                                characteristic: char_path.clone(),
-                                value: endpoint.as_bytes().to_vec(),
-                            },
-                        )
-                        .await
-                        .expect("descriptor");
-                }
-            }
-        }
-        // The device itself last, so that its InterfacesAdded finds the whole database there.
-        server
-            .at(device_path.as_str(), FakeDevice(core.clone()))
-            .await
-            .expect("device");
-        core
-    }
+                },
+            })
+            .collect();
+        (service_uuid, endpoints)
+    });
+    let spec = DeviceSpec {
+        name: device.name.to_owned(),
+        address: device.address.to_owned(),
+        rssi: device.rssi,
+        advertised: device.advertised,
+        service,
+        descriptors: device.descriptors,
+    };
+    let firmware = EspPeripheral::new();
+    let added = bluez
+        .add_device(spec, firmware.clone())
+        .await
+        .expect("the device is on the bus");
+    (added, firmware)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -954,7 +390,9 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
         })
         .await;
 
-    let bluez = FakeBluez::start(bus).await;
+    let bluez = FakeBluez::start(bus)
+        .await
+        .expect("the fake BlueZ connects to the private bus");
 
     runner
         .step("no_adapter_is_a_clear_no_radio_error", async {
@@ -962,47 +400,55 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
         })
         .await;
 
-    bluez.add_adapter().await;
-    let provisioner = bluez
-        .add_device(DeviceSpec {
+    bluez.add_adapter().await.expect("adapter");
+    let (provisioner, provisioner_firmware) = add_device(
+        &bluez,
+        TestDevice {
             name: "PROV_1A2B3C",
             address: "24:0A:C4:1A:2B:3C",
             rssi: -58,
             advertised: vec![ESP_DEFAULT_SERVICE],
             service: Some(ESP_DEFAULT_SERVICE),
             descriptors: true,
-        })
-        .await;
-    let old_firmware = bluez
-        .add_device(DeviceSpec {
+        },
+    )
+    .await;
+    let (_, old_firmware) = add_device(
+        &bluez,
+        TestDevice {
             name: "PROV_0LD001",
             address: "24:0A:C4:00:00:01",
             rssi: -71,
             advertised: Vec::new(),
             service: Some(ESP_EXAMPLE_SERVICE),
             descriptors: false,
-        })
-        .await;
-    bluez
-        .add_device(DeviceSpec {
+        },
+    )
+    .await;
+    add_device(
+        &bluez,
+        TestDevice {
             name: "kitchen-sensor",
             address: "24:0A:C4:77:77:77",
             rssi: -64,
             advertised: vec![CUSTOM_SERVICE],
             service: Some(CUSTOM_SERVICE),
             descriptors: true,
-        })
-        .await;
-    bluez
-        .add_device(DeviceSpec {
+        },
+    )
+    .await;
+    add_device(
+        &bluez,
+        TestDevice {
             name: "Headphones",
             address: "0C:A6:94:12:34:56",
             rssi: -40,
             advertised: vec![Uuid::from_u128(0x0000110b_0000_1000_8000_00805f9b34fb)],
             service: None,
             descriptors: false,
-        })
-        .await;
+        },
+    )
+    .await;
     let radio = BleRadio::open(test_config())
         .await
         .expect("the radio opens on the fake BlueZ");
@@ -1018,11 +464,8 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
                 assert_eq!(names, ["PROV_1A2B3C", "kitchen-sensor", "PROV_0LD001"]);
                 assert_eq!(found[0].rssi, Some(-58));
                 assert!(found.iter().all(|d| d.kind == TransportKind::Ble));
-                assert!(bluez.adapter.powered.load(Ordering::SeqCst));
-                assert!(
-                    !bluez.adapter.discovering.load(Ordering::SeqCst),
-                    "scan stopped"
-                );
+                assert!(bluez.adapter().is_powered());
+                assert!(!bluez.adapter().is_discovering(), "scan stopped");
                 ids.extend(found.into_iter().map(|d| (d.name, d.id)));
             },
         )
@@ -1032,19 +475,22 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
         .step(
             "find_returns_when_the_device_appears_during_the_scan",
             async {
-                let mut starts = bluez.adapter.starts.subscribe();
+                let mut starts = bluez.adapter().discovery_starts();
                 let before = *starts.borrow_and_update();
                 let late = bluez.clone();
                 let appear = tokio::spawn(async move {
                     let _ = starts.wait_for(|n| *n > before).await;
-                    late.add_device(DeviceSpec {
-                        name: "PROV_E5E5E5",
-                        address: "24:0A:C4:E5:E5:E5",
-                        rssi: -66,
-                        advertised: vec![ESP_DEFAULT_SERVICE],
-                        service: Some(ESP_DEFAULT_SERVICE),
-                        descriptors: true,
-                    })
+                    add_device(
+                        &late,
+                        TestDevice {
+                            name: "PROV_E5E5E5",
+                            address: "24:0A:C4:E5:E5:E5",
+                            rssi: -66,
+                            advertised: vec![ESP_DEFAULT_SERVICE],
+                            service: Some(ESP_DEFAULT_SERVICE),
+                            descriptors: true,
+                        },
+                    )
                     .await;
                 });
                 let started = Instant::now();
@@ -1055,10 +501,7 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
                 assert_eq!(found.rssi, Some(-66));
                 assert!(started.elapsed() < Duration::from_secs(5));
                 appear.await.expect("the device was added");
-                assert!(
-                    !bluez.adapter.discovering.load(Ordering::SeqCst),
-                    "scan stopped"
-                );
+                assert!(!bluez.adapter().is_discovering(), "scan stopped");
                 assert!(matches!(
                     radio.find("PROV_NOWHERE", Duration::from_millis(300)).await,
                     Err(TransportError::NotFound(_))
@@ -1097,7 +540,7 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
             );
             assert_eq!(done.networks.len(), 6);
             assert_eq!(
-                provisioner.state().esp.configured_ssid(),
+                provisioner_firmware.esp().configured_ssid(),
                 Some(SSID.to_vec())
             );
 
@@ -1115,20 +558,17 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
                 link.exchange("no-such-endpoint", b"x".to_vec()).await,
                 Err(TransportError::NoEndpoint("no-such-endpoint".into()))
             );
-            {
-                let state = provisioner.state();
-                assert!(!state.write_types.is_empty());
-                assert!(
-                    state.write_types.iter().all(|t| t == "request"),
-                    "every write is a write with response: {:?}",
-                    state.write_types
-                );
-                assert_eq!(state.longest_write, MAX_ATTRIBUTE_LEN);
-            }
+            let write_types = provisioner.write_types();
+            assert!(!write_types.is_empty());
+            assert!(
+                write_types.iter().all(|t| t == "request"),
+                "every write is a write with response: {write_types:?}"
+            );
+            assert_eq!(provisioner.longest_write(), MAX_ATTRIBUTE_LEN);
 
-            let disconnects = provisioner.state().disconnects;
+            let disconnects = provisioner.disconnects();
             link.close().await.expect("close");
-            assert_eq!(provisioner.state().disconnects, disconnects + 1);
+            assert_eq!(provisioner.disconnects(), disconnects + 1);
             assert!(matches!(
                 link.exchange(PROTO_VER, b"ESP".to_vec()).await,
                 Err(TransportError::Disconnected(_))
@@ -1148,10 +588,7 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
                 assert_eq!(link.service().await, ESP_EXAMPLE_SERVICE);
                 let done = provision(&link, POP).await;
                 assert!(done.is_ok(), "{done:?}");
-                assert_eq!(
-                    old_firmware.state().esp.configured_ssid(),
-                    Some(SSID.to_vec())
-                );
+                assert_eq!(old_firmware.esp().configured_ssid(), Some(SSID.to_vec()));
                 link.close().await.expect("close");
             },
         )
@@ -1174,15 +611,15 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
     runner
         .step("a_drop_before_the_session_reconnects_once", async {
             let link = open_link(&radio, &provisioner_id).await;
-            let connects = provisioner.state().connects;
+            let connects = provisioner.connects();
             link.exchange(PROTO_VER, b"ESP".to_vec())
                 .await
                 .expect("version");
-            provisioner.drop_link(&bluez.conn).await;
+            provisioner.drop_link().await;
             // Whether the link hears of the drop first or its write meets it, it reconnects.
             let version = link.exchange(PROTO_VER, b"ESP".to_vec()).await;
             assert!(version.is_ok(), "{version:?}");
-            assert_eq!(provisioner.state().connects, connects + 1);
+            assert_eq!(provisioner.connects(), connects + 1);
             let session = handshake(&link, POP).await;
             assert!(session.is_ok(), "{session:?}");
             link.close().await.expect("close");
@@ -1196,7 +633,7 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
                 let link = open_link(&radio, &provisioner_id).await;
                 let mut session = handshake(&link, POP).await.expect("handshake");
                 let release = Arc::new(Notify::new());
-                provisioner.state().fault = Some(Fault::DropAndHang(PROV_SCAN, release.clone()));
+                provisioner.set_fault(Some(Fault::DropAndHang(PROV_SCAN.into(), release.clone())));
                 let started = Instant::now();
                 let start = ScanRequest::Start(ScanOptions::ble()).encode();
                 let error =
@@ -1219,7 +656,7 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
                     other => panic!("expected Disconnected: {other:?}"),
                 }
                 release.notify_one();
-                provisioner.state().fault = None;
+                provisioner.set_fault(None);
                 link.close().await.expect("close");
             },
         )
@@ -1229,23 +666,25 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
         .step(
             "a_device_that_vanishes_mid_exchange_is_disconnected_then_not_found",
             async {
-                let vanishing = bluez
-                    .add_device(DeviceSpec {
+                let (vanishing, _) = add_device(
+                    &bluez,
+                    TestDevice {
                         name: "PROV_F00D01",
                         address: "24:0A:C4:F0:0D:01",
                         rssi: -80,
                         advertised: vec![ESP_DEFAULT_SERVICE],
                         service: Some(ESP_DEFAULT_SERVICE),
                         descriptors: true,
-                    })
-                    .await;
+                    },
+                )
+                .await;
                 let found = radio
                     .find("PROV_F00D01", Duration::from_secs(5))
                     .await
                     .expect("found");
                 let link = open_link(&radio, &found.id).await;
                 let mut session = handshake(&link, POP).await.expect("handshake");
-                vanishing.state().fault = Some(Fault::Vanish(PROV_CONFIG));
+                vanishing.set_fault(Some(Fault::Vanish(PROV_CONFIG.into())));
                 let status = companion_espprov::wifi::config::ConfigRequest::GetStatus.encode();
                 let error = transport_error(
                     secure(&link, &mut session, PROV_CONFIG, &status, "status").await,
@@ -1273,8 +712,8 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
             .expect("radio");
             let link = open_link(&impatient, &provisioner_id).await;
             let release = Arc::new(Notify::new());
-            provisioner.state().fault = Some(Fault::SlowRead(PROTO_VER, release.clone()));
-            let disconnects = provisioner.state().disconnects;
+            provisioner.set_fault(Some(Fault::SlowRead(PROTO_VER.into(), release.clone())));
+            let disconnects = provisioner.disconnects();
             match link.exchange(PROTO_VER, b"ESP".to_vec()).await {
                 Err(TransportError::Timeout { what, after }) => {
                     assert_eq!(after, Duration::from_millis(400));
@@ -1283,13 +722,13 @@ async fn scenarios(runner: &mut Runner, bus: &str, dir: &std::path::Path) {
                 other => panic!("expected a timeout: {other:?}"),
             }
             // The link hung up: the device may still act on the request.
-            assert_eq!(provisioner.state().disconnects, disconnects + 1);
+            assert_eq!(provisioner.disconnects(), disconnects + 1);
             assert!(matches!(
                 link.exchange(PROTO_VER, b"ESP".to_vec()).await,
                 Err(TransportError::Disconnected(m)) if m.contains("timeout")
             ));
             release.notify_one();
-            provisioner.state().fault = None;
+            provisioner.set_fault(None);
             link.close().await.expect("close");
         })
         .await;
