@@ -310,3 +310,204 @@ async fn a_wrong_proof_stops_at_the_session_and_a_wifi_only_device_says_so() {
     assert_eq!(sec2_online, 1, "the security 2 light comes online");
     engine.shutdown().await;
 }
+
+/// The plug in its box (security 1, with the credential endpoint).
+async fn plug(engine: &Engine) -> Discovered {
+    let radio = engine.sandbox_radio().expect("the local sandbox's radio");
+    devices(engine)
+        .await
+        .into_iter()
+        .find(|d| {
+            radio.label(&d.id).map(|l| l.kind) == Some(companion_sandbox::devices::DeviceKind::Plug)
+        })
+        .expect("a plug in its box")
+}
+
+/// Drops the link at the `occurrence`-th exchange on `endpoint` of the plug's attempt; returns
+/// the failed view and the final one, after checking that a retry takes the plug online.
+async fn drop_then_retry(
+    name: &str,
+    endpoint: &str,
+    occurrence: u32,
+    failing: Step,
+) -> (
+    companion_core::provision::flow::AttemptView,
+    companion_core::provision::flow::AttemptView,
+) {
+    let dir = TempDir::new(name);
+    let engine = engine(&dir).await;
+    let provisioning = engine.provisioning().expect("radio").clone();
+    let plug = plug(&engine).await;
+    let radio = engine.sandbox_radio().expect("radio");
+    assert!(radio.inject_drop(
+        &plug.id,
+        companion_sandbox::radio::DropRule::on(endpoint, occurrence)
+    ));
+    let handle = provisioning
+        .start(plug.clone(), sec1(), Some(wifi(DEMO_NETWORK.1)))
+        .await
+        .expect("the attempt starts");
+    let mut watch = handle.view();
+    let failed = tokio::time::timeout(
+        PATIENCE,
+        watch.wait_for(|v| !matches!(v.outcome, Outcome::Running)),
+    )
+    .await
+    .expect("the drop is noticed in time")
+    .expect("the attempt runs")
+    .clone();
+    assert_eq!(
+        failed.outcome,
+        Outcome::Failed(failing),
+        "a drop on {endpoint} #{occurrence} fails {failing:?}: {failed:?}"
+    );
+    let StepState::Failed(failure) = failed.state(failing) else {
+        panic!("{failing:?} failed: {failed:?}");
+    };
+    assert!(
+        failure.cause.to_lowercase().contains("dropped") || failure.cause.contains("link"),
+        "the cause says the link dropped: {}",
+        failure.cause
+    );
+    assert!(!failure.fix.is_empty(), "and what to do");
+    assert!(handle.retry().await);
+    let done = tokio::time::timeout(
+        PATIENCE,
+        watch.wait_for(|v| !matches!(v.outcome, Outcome::Running | Outcome::Failed(_))),
+    )
+    .await
+    .expect("the retry ends in time")
+    .expect("the attempt runs")
+    .clone();
+    assert!(
+        matches!(done.outcome, Outcome::Online { .. }),
+        "a retry after a drop at {failing:?} gets the plug online: {done:?}"
+    );
+    engine.shutdown().await;
+    (failed, done)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drop_at_the_version_step_fails_it_and_a_retry_goes_on() {
+    drop_then_retry("drop-version", "proto-ver", 1, Step::Version).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drop_at_the_session_step_fails_it_and_a_retry_goes_on() {
+    drop_then_retry("drop-session", "prov-session", 1, Step::Session).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drop_at_the_wifi_scan_fails_it_and_a_retry_goes_on() {
+    drop_then_retry("drop-scan", "prov-scan", 1, Step::WifiScan).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drop_at_the_wifi_config_fails_it_and_a_retry_goes_on() {
+    drop_then_retry("drop-config", "prov-config", 1, Step::WifiConfig).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drop_at_the_credentials_fails_them_and_a_retry_goes_on() {
+    let (failed, _) = drop_then_retry("drop-credentials", "aws-iot", 1, Step::Credentials).await;
+    assert!(
+        failed.certificate_id.is_none(),
+        "the first exchange dropped: nothing was issued yet"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drop_at_the_wifi_apply_fails_it_and_a_retry_goes_on() {
+    let (failed, done) = drop_then_retry("drop-apply", "prov-config", 2, Step::WifiApply).await;
+    assert!(
+        failed.certificate_id.is_some(),
+        "delivered before the apply"
+    );
+    assert_eq!(
+        done.certificate_id, failed.certificate_id,
+        "the retry keeps the delivered identity instead of issuing a second certificate"
+    );
+    assert!(
+        matches!(done.state(Step::Credentials), StepState::Passed(d) if d.contains("already installed")),
+        "{done:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drop_at_the_station_status_after_the_apply_is_taken_as_the_device_joining() {
+    // Devices leave Bluetooth once their station connects: after the apply, a drop is not a
+    // failure, and the device's own arrival in the cloud decides.
+    let dir = TempDir::new("drop-status");
+    let engine = engine(&dir).await;
+    let provisioning = engine.provisioning().expect("radio").clone();
+    let plug = plug(&engine).await;
+    let radio = engine.sandbox_radio().expect("radio");
+    assert!(radio.inject_drop(
+        &plug.id,
+        companion_sandbox::radio::DropRule::on("prov-config", 3)
+    ));
+    let handle = provisioning
+        .start(plug, sec1(), Some(wifi(DEMO_NETWORK.1)))
+        .await
+        .expect("the attempt starts");
+    let done = settle(&handle).await;
+    assert!(matches!(done.outcome, Outcome::Online { .. }), "{done:?}");
+    assert!(
+        matches!(done.state(Step::WifiStatus), StepState::Passed(d) if d.contains("left Bluetooth")),
+        "{done:?}"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_stops_a_step_in_flight_and_frees_the_device() {
+    let dir = TempDir::new("provision-cancel");
+    let engine = engine(&dir).await;
+    let provisioning = engine.provisioning().expect("radio").clone();
+    let plug = plug(&engine).await;
+    let radio = engine.sandbox_radio().expect("radio");
+    // Every GATT operation takes a minute: the version step never ends by itself.
+    radio.set_link_model(companion_sandbox::radio::LinkModel {
+        op_latency: Duration::from_secs(60),
+        ..companion_sandbox::radio::LinkModel::instant()
+    });
+    let handle = provisioning
+        .start(plug.clone(), sec1(), Some(wifi(DEMO_NETWORK.1)))
+        .await
+        .expect("the attempt starts");
+    let mut watch = handle.view();
+    tokio::time::timeout(
+        PATIENCE,
+        watch.wait_for(|v| v.state(Step::Version) == &StepState::Running),
+    )
+    .await
+    .expect("the version step starts")
+    .expect("the attempt runs");
+    let mut device = radio.watch(&plug.id).expect("the device");
+    assert!(device.borrow().link_open);
+
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), handle.cancel())
+            .await
+            .expect("cancel does not wait for the step"),
+        "the attempt was running"
+    );
+    let view = handle.view().borrow().clone();
+    assert_eq!(view.outcome, Outcome::Cancelled);
+    assert!(
+        matches!(view.state(Step::Version), StepState::Skipped(_)),
+        "{view:?}"
+    );
+    tokio::time::timeout(PATIENCE, device.wait_for(|s| !s.link_open && s.advertising))
+        .await
+        .expect("the device is freed in time")
+        .expect("the device is there");
+    let audit = provisioning.audit.list(10).await.expect("audit");
+    let record = audit
+        .iter()
+        .find(|r| r.id == view.id)
+        .expect("the attempt is recorded");
+    assert_eq!(record.result, "cancelled");
+    assert!(record.finished_ms.is_some(), "with its end");
+    engine.shutdown().await;
+}

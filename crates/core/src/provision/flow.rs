@@ -294,6 +294,8 @@ enum Command {
 pub struct AttemptHandle {
     view: watch::Receiver<AttemptView>,
     commands: mpsc::Sender<Command>,
+    /// Set to stop the step in flight (a command is only read between steps).
+    cancelled: Arc<watch::Sender<bool>>,
 }
 
 impl AttemptHandle {
@@ -313,12 +315,15 @@ impl AttemptHandle {
         self.commands.send(Command::Retry).await.is_ok()
     }
 
-    /// Ends the attempt and returns once its link is closed (so the device is free for the
-    /// next attempt). `false` when it had already ended.
+    /// Ends the attempt — also in the middle of a step: the exchange in flight is abandoned —
+    /// and returns once its link is closed (so the device is free for the next attempt).
+    /// `false` when it had already ended.
     pub async fn cancel(&self) -> bool {
-        if self.commands.send(Command::Cancel).await.is_err() {
+        if self.cancelled.send(true).is_err() {
             return false;
         }
+        // An attempt waiting for the user after a failure hears it as a command.
+        let _ = self.commands.try_send(Command::Cancel);
         let mut view = self.view.clone();
         let _ = view
             .wait_for(|v| !matches!(v.outcome, Outcome::Running | Outcome::Failed(_)))
@@ -363,6 +368,7 @@ impl Provisioning {
         };
         let (publish, watch_view) = watch::channel(view);
         let (commands, inbox) = mpsc::channel(8);
+        let (cancelled, cancel) = watch::channel(false);
         let attempt = Attempt {
             shared: self.clone(),
             proof,
@@ -375,10 +381,11 @@ impl Provisioning {
             scheme: None,
             device_info: None,
         };
-        tokio::spawn(attempt.run());
+        tokio::spawn(attempt.run(cancel));
         Ok(AttemptHandle {
             view: watch_view,
             commands,
+            cancelled: Arc::new(cancelled),
         })
     }
 }
@@ -407,11 +414,25 @@ enum Resume {
 }
 
 impl Attempt {
-    async fn run(mut self) {
+    async fn run(mut self, mut cancel: watch::Receiver<bool>) {
         let mut next = Some(Step::Connect);
         while let Some(step) = next {
             self.set(step, StepState::Running);
-            match self.step(step).await {
+            let done = tokio::select! {
+                done = self.step(step) => Some(done),
+                _ = cancel.wait_for(|cancelled| *cancelled) => None,
+            };
+            let Some(done) = done else {
+                // The step's future is gone, and with it the exchange in flight.
+                self.set(
+                    step,
+                    StepState::Skipped("Cancelled before it finished.".into()),
+                );
+                self.finish(Outcome::Cancelled, AuditResult::Cancelled)
+                    .await;
+                return;
+            };
+            match done {
                 Ok(state) => {
                     self.set(step, state);
                     next = self.after(step);
@@ -475,12 +496,18 @@ impl Attempt {
         }
     }
 
+    /// Closes the link, records the result, then publishes the outcome: whoever waits for the
+    /// outcome finds the device free and the audit written.
     async fn finish(&mut self, outcome: Outcome, result: AuditResult) {
         if let Some(link) = self.link.take() {
             let _ = link.close().await;
         }
+        let mut last = self.view();
+        last.outcome = outcome.clone();
+        if let Err(error) = self.shared.audit.update(&last, result).await {
+            tracing::warn!(%error, "the provisioning audit record could not be written");
+        }
         self.publish.send_modify(|v| v.outcome = outcome);
-        self.record(result).await;
     }
 
     /// After a failure: waits for the user's answer and says where to resume.
@@ -501,9 +528,12 @@ impl Attempt {
         }
     }
 
-    /// Where to resume `step`: from the link up when the link or the session is gone.
+    /// Where to resume `step`: from the link up when the link is gone (whatever the step), or
+    /// when a step that needs the secure session lost it.
     fn reconnect_point(&self, step: Step) -> Step {
-        if step > Step::Session && (self.link.is_none() || self.session.is_none()) {
+        if step > Step::Connect
+            && (self.link.is_none() || (step > Step::Session && self.session.is_none()))
+        {
             Step::Connect
         } else {
             step
@@ -796,6 +826,20 @@ impl Attempt {
             credentials::Response::Info(info) => info,
             other => return Err(unexpected("device info", &other)),
         };
+        // Back here after a drop (a retry starts from the link): an identity this attempt
+        // already delivered stays; issuing another would leave the first certificate orphaned.
+        let view = self.view();
+        if let (Some(thing), Some(certificate)) = (&view.thing_name, &view.certificate_id)
+            && info
+                .installed
+                .as_ref()
+                .is_some_and(|(t, endpoint)| t == thing && *endpoint == self.shared.cloud.endpoint)
+        {
+            return Ok(StepState::Passed(format!(
+                "Identity already installed: thing {thing}, certificate {}….",
+                certificate.get(..12).unwrap_or(certificate)
+            )));
+        }
         let serial = if info.serial_number.is_empty() {
             serial_parameter(&self.view().device.name)
         } else {
