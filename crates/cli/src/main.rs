@@ -2,8 +2,9 @@
 //!
 //! Exit codes: 0 success, 1 failure, 2 usage error (from clap), 3 the sandbox is not running,
 //! the broker cannot be reached or there is no usable radio, 4 a request was refused (a shadow
-//! conflict, a name already taken, an identity still in use, a wrong proof of possession), 5 no answer in time, 6 not found (a profile, an identity,
-//! a password or a job execution).
+//! conflict, a name already taken, an identity still in use, a wrong proof of possession), 5 no
+//! answer in time, 6 not found (a profile, an identity, a password, a job execution or a
+//! device), 130 interrupted (Ctrl-C) where a command ends an operation cleanly first.
 
 mod cert;
 mod connection;
@@ -76,7 +77,8 @@ enum Command {
     ///
     /// Secrets are read from standard input, one line each (the proof of possession or the
     /// device password, then the Wi-Fi password), or taken from the device's QR code; they are
-    /// never printed.
+    /// never printed. With --batch, many devices from a CSV file, several at a time, with a
+    /// summary and a CSV report.
     Provision(provision::ProvisionArgs),
 }
 
@@ -99,6 +101,9 @@ pub enum CliError {
     /// What was asked for does not exist (exit 6).
     #[error("{0}")]
     NotFound(String),
+    /// Interrupted by Ctrl-C or SIGTERM after ending the operation cleanly (exit 130).
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl CliError {
@@ -109,6 +114,7 @@ impl CliError {
             Self::Refused(_) => 4,
             Self::Timeout(_) => 5,
             Self::NotFound(_) => 6,
+            Self::Interrupted(_) => 130,
         }
     }
 }

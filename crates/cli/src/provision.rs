@@ -45,10 +45,12 @@ use companion_espprov::SecurityScheme;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+mod batch;
+
 use crate::connection::ConnectionArgs;
 use crate::mqtt::{Connected, connect_or_unreachable};
 use crate::profile::database_path;
-use crate::sandbox::running_sandbox;
+use crate::sandbox::{ShutdownSignal, running_sandbox};
 use crate::{CliError, output};
 
 /// The fleet provisioning template things are registered with unless --template says.
@@ -282,8 +284,22 @@ pub struct ProvisionArgs {
     #[arg(long, value_enum, default_value_t = Transport::Ble)]
     transport: Transport,
     /// The device: a BLE name or address, or a SoftAP address (default: the QR code's name).
-    #[arg(long, value_name = "ID|URL")]
+    #[arg(long, value_name = "ID|URL", conflicts_with = "batch")]
     device: Option<String>,
+    /// Provision every device listed in this CSV file, on the one --ssid network: a header
+    /// line, then one device a line. Columns: `device` (required: its name, id or address),
+    /// and as each device needs: `pop` (security 1), `username` and `password` (security 2),
+    /// `sec` (0, 1 or 2, for firmware that does not say). Lines starting with # are skipped.
+    #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["pop", "pop_stdin", "qr", "password_stdin", "username", "sec"])]
+    batch: Option<PathBuf>,
+    /// With --batch: where to write the report (one line per device: outcome, failed step,
+    /// cause, fix, thing, certificate; never a secret). Default: beside the input,
+    /// `<name>-report-<time>.csv`.
+    #[arg(long, value_name = "FILE.csv", requires = "batch")]
+    report: Option<PathBuf>,
+    /// With --batch: how many devices to provision at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
+    parallel: u16,
     /// Security 1's proof of possession, as printed on the device (visible to other local
     /// users in the process list: prefer --pop-stdin on shared machines).
     #[arg(long, value_name = "P", conflicts_with = "qr")]
@@ -352,6 +368,9 @@ struct QrCode {
 
 /// Runs `companion provision`.
 pub async fn run(args: ProvisionArgs) -> Result<(), CliError> {
+    if let Some(file) = args.batch.clone() {
+        return batch::run(&args, &file).await;
+    }
     let qr = match &args.qr {
         Some(text) => serde_json::from_str::<QrCode>(text).map_err(|e| {
             CliError::Failed(format!(
@@ -402,12 +421,23 @@ async fn attempt(
     wifi: WifiChoice,
     cloud: Option<&Cloud>,
 ) -> Result<(), CliError> {
-    let provisioning = provisioning(args, radio, cloud).await?;
+    let signal = ShutdownSignal::install()?;
+    let store = open_store(args).await?;
+    let provisioning = provisioning(args, radio, cloud, &store);
     let attempt = provisioning
         .start(discovered, proof, Some(wifi))
         .await
         .map_err(|e| CliError::Failed(format!("the provisioning audit failed: {e}")))?;
-    let result = follow(args, attempt.view()).await;
+    let result = tokio::select! {
+        result = follow(args, attempt.view()) => result,
+        _ = signal.wait() => {
+            // Interrupted: end the attempt (the audit says cancelled; the device is freed).
+            attempt.cancel().await;
+            let view = attempt.view().borrow().clone();
+            let _ = finish(args.json, &view, &Outcome::Cancelled);
+            Err(CliError::Interrupted("provisioning was interrupted; the attempt is recorded as cancelled".into()))
+        }
+    };
     // A failed attempt waits for the user: end it, so the device is free.
     attempt.cancel().await;
     result
@@ -524,47 +554,53 @@ async fn cloud_target(connection: &ConnectionArgs) -> Result<CloudTarget, CliErr
     })
 }
 
+/// One line of standard input, without its line ending.
+fn read_stdin_line(what: &str) -> Result<String, CliError> {
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) => Err(CliError::Failed(format!(
+            "expected the {what} on standard input, found nothing"
+        ))),
+        Ok(_) => Ok(line.trim_end_matches(['\r', '\n']).to_owned()),
+        Err(e) => Err(CliError::Failed(format!(
+            "cannot read the {what} from standard input: {e}"
+        ))),
+    }
+}
+
+/// The Wi-Fi network and its password (a line of standard input with
+/// --wifi-password-stdin; else an open network).
+fn secrets_wifi(args: &ProvisionArgs) -> Result<WifiChoice, CliError> {
+    let passphrase = if args.wifi_password_stdin {
+        read_stdin_line("Wi-Fi password")?
+    } else {
+        String::new()
+    };
+    Ok(WifiChoice {
+        ssid: args.ssid.clone(),
+        passphrase: passphrase.as_str().into(),
+    })
+}
+
 /// The proof and the Wi-Fi choice, from the flags, the QR code and standard input.
 fn secrets(args: &ProvisionArgs, qr: &QrCode) -> Result<(Proof, WifiChoice), CliError> {
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock();
-    let mut read = |what: &str| -> Result<String, CliError> {
-        let mut line = String::new();
-        match lines.read_line(&mut line) {
-            Ok(0) => Err(CliError::Failed(format!(
-                "expected the {what} on standard input, found nothing"
-            ))),
-            Ok(_) => Ok(line.trim_end_matches(['\r', '\n']).to_owned()),
-            Err(e) => Err(CliError::Failed(format!(
-                "cannot read the {what} from standard input: {e}"
-            ))),
-        }
-    };
     let code = if args.pop_stdin {
-        Some(read("proof of possession")?)
+        Some(read_stdin_line("proof of possession")?)
     } else {
         args.pop.clone().or_else(|| qr.pop.clone())
     };
     let password = if args.password_stdin {
-        Some(read("device password")?)
+        Some(read_stdin_line("device password")?)
     } else {
         // A security 2 QR code carries the password as its `pop`.
         code.clone()
     };
-    let passphrase = if args.wifi_password_stdin {
-        read("Wi-Fi password")?
-    } else {
-        String::new()
-    };
+    let wifi = secrets_wifi(args)?;
     let proof = Proof {
         pop: code.as_deref().map(Into::into),
         username: args.username.clone().or_else(|| qr.username.clone()),
         password: password.as_deref().map(Into::into),
         scheme: args.sec.and_then(SecurityScheme::from_version),
-    };
-    let wifi = WifiChoice {
-        ssid: args.ssid.clone(),
-        passphrase: passphrase.as_str().into(),
     };
     Ok((proof, wifi))
 }
@@ -584,26 +620,7 @@ async fn open_radio(
             Ok((Arc::new(radio), found))
         }
         Transport::Softap => {
-            // HTTP cannot list a device's endpoints: asking for an identity says the device
-            // offers the credential endpoint.
-            let custom_endpoints = if args.wifi_only {
-                Vec::new()
-            } else {
-                vec![companion_espprov::credentials::APP_LABEL.to_owned()]
-            };
-            let radio = SoftApRadio::new(SoftApConfig {
-                custom_endpoints,
-                ..SoftApConfig::device(device)
-            });
-            let discovered = Discovered {
-                id: device.to_owned(),
-                name: device
-                    .trim_start_matches("http://")
-                    .trim_end_matches('/')
-                    .to_owned(),
-                rssi: None,
-                kind: TransportKind::SoftAp,
-            };
+            let (radio, discovered) = softap_radio(args, device);
             Ok((Arc::new(radio), discovered))
         }
         Transport::Sim => {
@@ -614,13 +631,8 @@ async fn open_radio(
     }
 }
 
-/// Provisioning over `radio` (with fleet provisioning when `cloud` is there), audited into the
-/// CLI's database.
-async fn provisioning(
-    args: &ProvisionArgs,
-    radio: Arc<dyn Radio>,
-    cloud: Option<&Cloud>,
-) -> Result<Provisioning, CliError> {
+/// The CLI's database, where the provisioning audit is kept.
+async fn open_store(args: &ProvisionArgs) -> Result<Store, CliError> {
     let path = database_path(args.connection.profiles_dir())?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -630,9 +642,44 @@ async fn provisioning(
             ))
         })?;
     }
-    let store = Store::open(&path)
+    Store::open(&path)
         .await
-        .map_err(|e| CliError::Failed(e.to_string()))?;
+        .map_err(|e| CliError::Failed(e.to_string()))
+}
+
+/// The SoftAP radio for the device at `address`, and the device as a scan would name it.
+fn softap_radio(args: &ProvisionArgs, address: &str) -> (SoftApRadio, Discovered) {
+    // HTTP cannot list a device's endpoints: asking for an identity says the device offers
+    // the credential endpoint.
+    let custom_endpoints = if args.wifi_only {
+        Vec::new()
+    } else {
+        vec![companion_espprov::credentials::APP_LABEL.to_owned()]
+    };
+    let radio = SoftApRadio::new(SoftApConfig {
+        custom_endpoints,
+        ..SoftApConfig::device(address)
+    });
+    let discovered = Discovered {
+        id: address.to_owned(),
+        name: address
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned(),
+        rssi: None,
+        kind: TransportKind::SoftAp,
+    };
+    (radio, discovered)
+}
+
+/// Provisioning over `radio` (with fleet provisioning when `cloud` is there), audited into
+/// `store`.
+fn provisioning(
+    args: &ProvisionArgs,
+    radio: Arc<dyn Radio>,
+    cloud: Option<&Cloud>,
+    store: &Store,
+) -> Provisioning {
     let (fleet, target, registry, fleet_changes) = match cloud {
         Some(cloud) => (
             Some(cloud.fleet.clone()),
@@ -641,11 +688,8 @@ async fn provisioning(
             cloud.changes.clone(),
         ),
         None => {
-            // No identity is delivered, so the online step is skipped: the registry stays
-            // empty.
-            let registry_store = Store::open_in_memory()
-                .await
-                .map_err(|e| CliError::Failed(format!("cannot open an in-memory registry: {e}")))?;
+            // No identity is delivered, so the online step is skipped and the registry is
+            // never read: the audit's store stands in for it.
             let (_bump, changes) = watch::channel(0);
             let target = CloudTarget {
                 endpoint: String::new(),
@@ -655,24 +699,24 @@ async fn provisioning(
             (
                 None,
                 target,
-                Registry::new(registry_store, "provision"),
+                Registry::new(store.clone(), "provision"),
                 changes,
             )
         }
     };
-    Ok(Provisioning {
+    Provisioning {
         radio,
         fleet,
         cloud: target,
         registry,
         fleet_changes,
-        audit: Audit::new(store),
+        audit: Audit::new(store.clone()),
         timeouts: Timeouts {
             wifi: Duration::from_secs(args.wifi_timeout),
             online: Duration::from_secs(args.online_timeout),
             ..Timeouts::default()
         },
-    })
+    }
 }
 
 /// Prints each step as it changes until the attempt ends or fails; the exit code follows.

@@ -3,13 +3,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use companion_sandbox::connect::Endpoint;
 use companion_sandbox::devices::FleetSpec;
-use companion_sandbox::radio::DeviceLabel;
 use companion_sandbox::radio::demo::{DEMO_NETWORK, add_demo_devices};
 use companion_sandbox::radio::http::RadioServer;
+use companion_sandbox::radio::{DeviceLabel, LinkModel};
 use companion_sandbox::{Sandbox, SandboxConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -66,6 +67,10 @@ struct RunArgs {
     /// thermostat, in turn; they join the network `Workshop`, passphrase `provision-me`).
     #[arg(long, default_value_t = 3)]
     provisionable: usize,
+    /// The simulated radio's time per GATT operation, in milliseconds (a phone's link is
+    /// 15–50 ms; raise it to watch each provisioning step).
+    #[arg(long, value_name = "MS", default_value_t = 5)]
+    gatt_latency: u64,
     /// Where the simulated radio is served for other processes (loopback HTTP).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     radio: SocketAddr,
@@ -205,7 +210,12 @@ async fn start_radio(
     sandbox: &Sandbox,
     args: &RunArgs,
 ) -> Result<(RadioServer, Vec<DeviceLabel>), CliError> {
-    let boxes = add_demo_devices(&sandbox.radio(), args.seed, args.provisionable)
+    let radio = sandbox.radio();
+    radio.set_link_model(LinkModel {
+        op_latency: Duration::from_millis(args.gatt_latency),
+        ..radio.link_model()
+    });
+    let boxes = add_demo_devices(&radio, args.seed, args.provisionable)
         .map_err(|e| CliError::Failed(format!("the provisionable devices were not added: {e}")))?;
     let server = RadioServer::start(sandbox.radio(), args.radio)
         .await
@@ -450,6 +460,12 @@ impl ShutdownSignal {
     }
 
     pub(crate) async fn wait(mut self) -> Result<(), CliError> {
+        self.wait_ref().await;
+        Ok(())
+    }
+
+    /// Waits for the next signal, keeping the watch (a later signal is heard too).
+    pub(crate) async fn wait_ref(&mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.interrupt.recv() => {}
@@ -457,7 +473,6 @@ impl ShutdownSignal {
         }
         #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
-        Ok(())
     }
 }
 

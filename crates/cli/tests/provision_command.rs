@@ -695,3 +695,227 @@ fn sim_transport_refuses_a_wrong_password_and_a_wrong_scheme_with_their_causes()
     assert_eq!(missing.status.code(), Some(6), "{stdout}{stderr}");
     assert!(stderr.contains("PROV_000000"), "{stderr}");
 }
+
+#[test]
+fn a_batch_provisions_what_it_can_and_reports_every_device_without_secrets() {
+    let sandbox = common::start_with("provision-batch", &["--provisionable", "4"]);
+    let boxes = sandbox.endpoints["boxes"].as_array().unwrap().clone();
+    assert_eq!(boxes.len(), 4);
+    let mut input = String::from("# the site's new devices\ndevice,pop,username,password\n");
+    for (index, label) in boxes.iter().enumerate() {
+        let (name, secret) = (
+            label["name"].as_str().unwrap(),
+            label["pop"].as_str().unwrap(),
+        );
+        let secret = if index == 1 { "wrong-password" } else { secret };
+        match label["username"].as_str() {
+            Some(user) => input.push_str(&format!("{name},,{user},{secret}\n")),
+            None => input.push_str(&format!("{name},{secret},,\n")),
+        }
+    }
+    input.push_str("PROV_000000,abcd1234,,\n");
+    let dir = sandbox.data_dir.join("batch");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (file, report) = (dir.join("site.csv"), dir.join("site-report.csv"));
+    std::fs::write(&file, &input).unwrap();
+
+    let output = on_sandbox(
+        &[
+            "provision",
+            "--transport",
+            "sim",
+            "--batch",
+            file.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--ssid",
+            "Workshop",
+            "--wifi-password-stdin",
+            "--scan-window",
+            "1",
+            "--json",
+        ],
+        "provision-me\n",
+        &sandbox.data_dir,
+    );
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("2 of 5 devices were not provisioned"),
+        "{stderr}"
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = &lines.last().unwrap()["summary"];
+    assert_eq!(summary["devices"], 5, "{stdout}");
+    assert_eq!(summary["online"], 2, "the plugs: {stdout}");
+    assert_eq!(summary["wifiOnly"], 1, "the thermostat: {stdout}");
+    assert_eq!(
+        summary["failed"], 1,
+        "the light with a wrong password: {stdout}"
+    );
+    assert_eq!(summary["notFound"], 1, "{stdout}");
+
+    let mut reader = csv::Reader::from_path(&report).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let column = |name: &str| reader_column(&report, name);
+    assert_eq!(rows.len(), 5, "one line per device, in the input's order");
+    let outcomes: Vec<&str> = rows.iter().map(|r| &r[column("outcome")]).collect();
+    assert_eq!(
+        outcomes,
+        ["online", "failed", "wifi_only", "online", "not_found"]
+    );
+    assert_eq!(&rows[1][column("step")], "session");
+    assert_eq!(&rows[1][column("remedy")], "start_over");
+    assert!(rows[0][column("thing")].starts_with("plug-"));
+    assert_eq!(rows[0][column("certificate_id")].len(), 64);
+    let written = std::fs::read_to_string(&report).unwrap();
+    for label in &boxes {
+        let secret = label["pop"].as_str().unwrap();
+        assert!(!written.contains(secret), "no secret in the report");
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+    assert!(!written.contains("wrong-password") && !written.contains("provision-me"));
+}
+
+fn reader_column(report: &Path, name: &str) -> usize {
+    let mut reader = csv::Reader::from_path(report).unwrap();
+    reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("a {name} column"))
+}
+
+#[test]
+fn a_bad_batch_file_is_refused_before_any_device_is_touched() {
+    let sandbox = common::start("provision-batch-bad");
+    let file = sandbox.data_dir.join("bad.csv");
+    std::fs::write(&file, "device,pin\nPROV_000001,1234\n").unwrap();
+    let output = on_sandbox(
+        &[
+            "provision",
+            "--transport",
+            "sim",
+            "--batch",
+            file.to_str().unwrap(),
+            "--ssid",
+            "Workshop",
+        ],
+        "",
+        &sandbox.data_dir,
+    );
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("unknown column \"pin\""), "{stderr}");
+    let scan = on_sandbox(
+        &[
+            "ble",
+            "scan",
+            "--transport",
+            "sim",
+            "--window",
+            "0",
+            "--json",
+        ],
+        "",
+        &sandbox.data_dir,
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&scan.stdout).unwrap();
+    assert_eq!(
+        seen.as_array().unwrap().len(),
+        3,
+        "every box still advertises"
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_the_attempt_frees_the_device_and_exits_130() {
+    let sandbox = common::start_with("provision-interrupt", &["--gatt-latency", "300"]);
+    let (plug, pop) = boxed(&sandbox, "plug");
+    let mut child = Command::new(COMPANION)
+        .args([
+            "provision",
+            "--transport",
+            "sim",
+            "--device",
+            &plug,
+            "--pop-stdin",
+            "--ssid",
+            "Workshop",
+            "--wifi-password-stdin",
+            "--json",
+        ])
+        .env("COMPANION_SANDBOX_DIR", &sandbox.data_dir)
+        .env("COMPANION_DATA_DIR", sandbox.data_dir.join("cli"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{pop}\nprovision-me\n").as_bytes())
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("\"step\":\"connect\""), "{first}");
+    // Mid-attempt (each GATT operation takes 300 ms): interrupt.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{first}{rest}{stderr}");
+    let last: serde_json::Value = serde_json::from_str(rest.lines().last().unwrap()).unwrap();
+    assert_eq!(last["outcome"], "cancelled", "{rest}");
+    assert!(stderr.contains("recorded as cancelled"), "{stderr}");
+
+    // The link was closed (the sandbox notices once the operation in flight ends): the device
+    // advertises again for the next attempt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let scan = on_sandbox(
+            &[
+                "ble",
+                "scan",
+                "--transport",
+                "sim",
+                "--window",
+                "1",
+                "--json",
+            ],
+            "",
+            &sandbox.data_dir,
+        );
+        let seen: serde_json::Value = serde_json::from_slice(&scan.stdout).unwrap();
+        if seen
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["name"] == plug.as_str())
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the device never advertised again: {seen}"
+        );
+    }
+}
