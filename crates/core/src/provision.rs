@@ -4,6 +4,7 @@
 //! * [`transport`]: the [`Radio`] and [`ProvLink`] traits every transport implements.
 //! * [`flow`]: one attempt as a state machine with named steps ([`flow::Provisioning`]).
 //! * [`fleet`]: CreateCertificateFromCsr and RegisterThing ([`fleet::FleetProvisioner`]).
+//! * [`csr`]: the device's CSR checked (signature, key strength) before it is sent.
 //! * [`audit`]: the record of every attempt.
 //! * [`ble`]: Bluetooth LE through btleplug ([`ble::BleRadio`]).
 //! * [`softap`]: the device's own access point over HTTP ([`softap::SoftApRadio`]).
@@ -31,6 +32,7 @@
 
 pub mod audit;
 pub mod ble;
+pub mod csr;
 pub mod fleet;
 pub mod flow;
 #[cfg(feature = "local-sandbox")]

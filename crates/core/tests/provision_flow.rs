@@ -511,3 +511,52 @@ async fn cancel_stops_a_step_in_flight_and_frees_the_device() {
     assert!(record.finished_ms.is_some(), "with its end");
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_csr_whose_signature_does_not_verify_is_refused_before_any_certificate_is_issued() {
+    use companion_sandbox::radio::{DeviceSpec, Network, SecuritySpec};
+    let dir = TempDir::new("provision-bad-csr");
+    let engine = engine(&dir).await;
+    let provisioning = engine.provisioning().expect("radio").clone();
+    let radio = engine.sandbox_radio().expect("radio");
+    let label = radio
+        .add_device(
+            DeviceSpec::new(
+                "BADCSR1",
+                companion_sandbox::devices::DeviceKind::Plug,
+                SecuritySpec::sec1("abcd1234"),
+            )
+            .with_network(Network::wpa2(DEMO_NETWORK.0, DEMO_NETWORK.1))
+            .with_broken_csr_signature(),
+        )
+        .expect("added");
+    let device = Discovered {
+        id: label.id.clone(),
+        name: label.name.clone(),
+        rssi: None,
+        kind: TransportKind::Simulated,
+    };
+    let handle = provisioning
+        .start(device, sec1(), Some(wifi(DEMO_NETWORK.1)))
+        .await
+        .expect("the attempt starts");
+    let failed = settle(&handle).await;
+    assert_eq!(
+        failed.outcome,
+        Outcome::Failed(Step::Credentials),
+        "{failed:?}"
+    );
+    let StepState::Failed(failure) = failed.state(Step::Credentials) else {
+        panic!("{failed:?}");
+    };
+    assert!(
+        failure.cause.contains("signature does not verify"),
+        "{}",
+        failure.cause
+    );
+    assert_eq!(failure.remedy, Remedy::StartOver);
+    assert!(failed.certificate_id.is_none(), "nothing was issued");
+    assert!(failed.thing_name.is_none(), "nothing was registered");
+    handle.cancel().await;
+    engine.shutdown().await;
+}

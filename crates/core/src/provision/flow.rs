@@ -872,6 +872,12 @@ impl Attempt {
                 .map_err(|e| protocol("the CSR", &e))?;
         }
         let csr = assembly.finish().map_err(|e| protocol("the CSR", &e))?;
+        super::csr::check(&csr).map_err(|error| Failure {
+            cause: format!("The device's certificate signing request is refused: {error}."),
+            fix: "No certificate was issued. The device's firmware must make a key AWS IoT accepts; update it and start over."
+                .into(),
+            remedy: Remedy::StartOver,
+        })?;
         let csr_pem = pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", csr));
         let issued = fleet.issue(&csr_pem).await.map_err(cloud_failure)?;
         self.publish

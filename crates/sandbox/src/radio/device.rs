@@ -183,7 +183,7 @@ impl Device {
         let state = DeviceState {
             session: DeviceSession::new(security),
             rng,
-            identity: SimIdentity::new(&spec.serial, spec.kind.as_str()),
+            identity: SimIdentity::new(&spec.serial, spec.kind.as_str(), spec.broken_csr_signature),
             credentials: None,
             link: None,
             station: Station {

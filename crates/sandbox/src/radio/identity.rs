@@ -17,6 +17,8 @@ struct KeyStore {
     /// Factory data the device tells in `RespGetInfo`.
     serial: String,
     model: String,
+    /// A firmware bug: the request's signature does not match its contents.
+    broken_csr_signature: bool,
 }
 
 /// A handle on the device's key store. Each BLE session gets its own `CredentialService`
@@ -33,10 +35,11 @@ pub(crate) struct UsableIdentity {
 
 impl SimIdentity {
     /// A key store for the device with this serial number and model (its factory data).
-    pub(crate) fn new(serial: &str, model: &str) -> Self {
+    pub(crate) fn new(serial: &str, model: &str, broken_csr_signature: bool) -> Self {
         Self(Arc::new(Mutex::new(KeyStore {
             serial: serial.to_owned(),
             model: model.to_owned(),
+            broken_csr_signature,
             ..KeyStore::default()
         })))
     }
@@ -92,7 +95,14 @@ impl DeviceIdentity for SimIdentity {
         let csr = params
             .serialize_request(key)
             .map_err(|_| AwsIotStatus::InternalError)?;
-        Ok(csr.der().to_vec())
+        let mut der = csr.der().to_vec();
+        if store.broken_csr_signature {
+            // The last byte belongs to the signature's S value.
+            if let Some(last) = der.last_mut() {
+                *last ^= 0x01;
+            }
+        }
+        Ok(der)
     }
 
     fn install(&mut self, installation: &Installation) -> Result<(), AwsIotStatus> {

@@ -211,6 +211,9 @@ pub struct DeviceSpec {
     pub handler_failure: HandlerFailure,
     /// Its firmware's behaviour once online.
     pub firmware: FirmwareOptions,
+    /// A firmware bug: its certificate signing requests carry a signature that does not
+    /// verify (the app must refuse them).
+    pub broken_csr_signature: bool,
     /// Seeds its appliance model (initial state, noise).
     pub seed: u64,
 }
@@ -233,6 +236,7 @@ impl DeviceSpec {
             wifi: WifiBehaviour::default(),
             handler_failure: HandlerFailure::default(),
             firmware: FirmwareOptions::default(),
+            broken_csr_signature: false,
             seed: u64::from_le_bytes(seed),
         }
     }
@@ -258,6 +262,12 @@ impl DeviceSpec {
     /// Another advertising signal strength.
     pub fn with_rssi(mut self, rssi: i16) -> Self {
         self.rssi = rssi;
+        self
+    }
+
+    /// A firmware whose certificate signing requests do not verify.
+    pub fn with_broken_csr_signature(mut self) -> Self {
+        self.broken_csr_signature = true;
         self
     }
 
