@@ -223,11 +223,12 @@ pub async fn vault_remove(shell: State<'_, Shell>, request: VaultRemove) -> Resu
 registered_as!(ProvisionScan, provision_scan);
 #[tauri::command]
 pub async fn provision_scan(
+    app: AppHandle,
     shell: State<'_, Shell>,
     request: ProvisionScan,
 ) -> Result<ScanReply, IpcError> {
     let ProvisionScan {} = request;
-    shell.provision_scan().await
+    shell.provision_scan(&app).await
 }
 
 registered_as!(ProvisionStart, provision_start);

@@ -3,8 +3,10 @@
 //! On first start there is no account and no hardware, so the default is the local sandbox: the
 //! engine starts the embedded AWS IoT Core stand-in (with simulated devices) in the app's data
 //! directory and connects a session to it. The session's messages feed the fleet registry
-//! (presence, shadows, jobs) in `<data_dir>/companion.db`. Profiles for AWS IoT Core and other
-//! brokers plug in here next; the shape stays the same: start, watch, query, shut down.
+//! (presence, shadows, jobs) in `<data_dir>/companion.db`. A saved profile for AWS IoT Core or
+//! another broker takes the sandbox's place; the shape stays the same: start, watch, query,
+//! provision, shut down. Provisioning uses the sandbox's simulated radio on the sandbox and
+//! the system's Bluetooth LE radio on a profile.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +23,7 @@ use companion_sandbox::services::provisioning::DEFAULT_TEMPLATE_NAME;
 
 use crate::profile::{ConnectSpec, Profile, ProfileError, Target};
 use crate::provision::audit::Audit;
+use crate::provision::ble::{BleConfig, OnDemandBleRadio};
 use crate::provision::fleet::FleetProvisioner;
 use crate::provision::flow::{CloudTarget, Provisioning, Timeouts};
 use crate::provision::simulated::SimulatedRadio;
@@ -226,8 +229,14 @@ impl Engine {
             address: format!("{}:{}", spec.host, spec.port),
             simulated_devices: Vec::new(),
         };
+        let provisioning_spec = spec.clone();
         let wired = Wired::connect(&store, &profile.name, spec).await?;
-        Ok(wired.into_engine(broker, None, store))
+        let (provisioning, provisioning_loop) =
+            remote_provisioning(&profile, provisioning_spec, &wired, &store)?;
+        let mut engine = wired.into_engine(broker, None, store);
+        engine.provisioning = Some(provisioning);
+        engine.provisioning_loop = provisioning_loop;
+        Ok(engine)
     }
 
     /// Starts the local sandbox and its simulated devices, and connects to it.
@@ -523,6 +532,47 @@ async fn local_provisioning(
     Ok((provisioning, session_loop))
 }
 
+/// Provisioning on a saved profile: the computer's (or phone's) Bluetooth LE radio, opened
+/// when first used. On AWS IoT Core, fleet provisioning runs over a second session with the
+/// profile's identity (client id `<profile's>-provisioning`; the identity's policy must allow
+/// CreateCertificateFromCsr and RegisterThing with the template `companion-default`), and the
+/// devices get the profile's endpoint on port 8883 with their built-in Amazon root. Any other
+/// broker has no fleet provisioning: devices get Wi-Fi only.
+fn remote_provisioning(
+    profile: &Profile,
+    mut spec: ConnectSpec,
+    wired: &Wired,
+    store: &Store,
+) -> Result<(Provisioning, Option<JoinHandle<ConnectionState>>), EngineError> {
+    let cloud = CloudTarget {
+        endpoint: spec.host.clone(),
+        port: 8883,
+        root_ca_der: Vec::new(),
+    };
+    let (fleet, session_loop) = if matches!(profile.target, Target::AwsIot(_)) {
+        spec.client_id = format!("{}-provisioning", spec.client_id);
+        let (session, session_loop) = Session::connect(spec, SessionOptions::default())?;
+        let template = TemplateName::new(DEFAULT_TEMPLATE_NAME)
+            .map_err(|e| EngineError::Provisioning(e.to_string()))?;
+        (
+            Some(Arc::new(FleetProvisioner::new(session, template))),
+            Some(tokio::spawn(session_loop.run())),
+        )
+    } else {
+        (None, None)
+    };
+    let provisioning = Provisioning {
+        radio: Arc::new(OnDemandBleRadio::new(BleConfig::default())),
+        fleet,
+        cloud,
+        registry: wired.registry.clone(),
+        fleet_changes: wired.fleet_revision.clone(),
+        audit: Audit::new(store.clone()),
+        timeouts: Timeouts::default(),
+    };
+    Ok((provisioning, session_loop))
+}
+
 /// Adds the simulated devices to the registry with their model (the sandbox created them, as
 /// fleet provisioning would have).
 async fn register_simulated(
@@ -612,5 +662,57 @@ async fn wait_until_connected(session: &SessionHandle) {
         tracing::warn!(
             "the session to the local sandbox is not up yet; starting its devices anyway"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Mqtt, MqttTls};
+    use crate::provision::TransportKind;
+    use crate::vault::{MemoryStore, Vault};
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_profile_provisions_over_bluetooth_and_only_aws_gets_fleet_provisioning() {
+        let dir = companion_testkit::TempDir::new("engine-remote-provisioning");
+        let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("broker")))
+            .await
+            .expect("a broker");
+        let plain = sandbox.plain_endpoint();
+        let profile = Profile::new(
+            "workshop broker",
+            Target::Mqtt(Mqtt {
+                host: plain.host.clone(),
+                port: plain.port,
+                tls: MqttTls::None,
+                username: None,
+                password: None,
+            }),
+        );
+        let config = EngineConfig {
+            profile: Some(profile),
+            vault: Some(AsyncVault::new(Vault::new(Arc::new(MemoryStore::default())))),
+            ..EngineConfig::local(dir.path().join("app"))
+        };
+        let engine = Engine::start(config).await.expect("the engine starts");
+        let provisioning = engine
+            .provisioning()
+            .expect("a profile offers provisioning too");
+        assert_eq!(provisioning.radio.kind(), TransportKind::Ble);
+        assert!(
+            provisioning.fleet.is_none(),
+            "a plain MQTT broker has no fleet provisioning: Wi-Fi only"
+        );
+        // Whether this machine has Bluetooth or not, a scan answers (a missing stack or
+        // adapter is a clear NoRadio, never a hang or a panic).
+        match provisioning.radio.scan(Duration::from_millis(200)).await {
+            Ok(_) => {}
+            Err(crate::provision::TransportError::NoRadio(reason)) => {
+                assert!(!reason.is_empty());
+            }
+            Err(other) => panic!("unexpected: {other:?}"),
+        }
+        engine.shutdown().await;
+        sandbox.shutdown().await;
     }
 }

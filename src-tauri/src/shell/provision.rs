@@ -14,6 +14,7 @@ use companion_model::{
     ProvisionChanged, ProvisionStart, Remedy, ScanReply, ScannedDevice, StepStatus, StepView,
     WifiInput,
 };
+use companion_mobile::{BlePermissionState, CompanionMobileExt};
 use tauri::AppHandle;
 
 use super::{Shell, sentence};
@@ -26,9 +27,13 @@ const SCAN_WINDOW: Duration = Duration::from_secs(2);
 pub type Attempts = tokio::sync::Mutex<HashMap<i64, AttemptHandle>>;
 
 impl Shell {
-    /// Scans the engine's radio.
-    pub async fn provision_scan(&self) -> Result<ScanReply, IpcError> {
+    /// Scans the engine's radio; for Bluetooth LE, after making sure the app may use it
+    /// (Android and iOS ask the user at run time; desktop systems need nothing).
+    pub async fn provision_scan(&self, app: &AppHandle) -> Result<ScanReply, IpcError> {
         let provisioning = self.provisioning().await?;
+        if provisioning.radio.kind() == TransportKind::Ble {
+            ble_permission(app).await?;
+        }
         let found = provisioning
             .radio
             .scan(SCAN_WINDOW)
@@ -158,6 +163,36 @@ impl Shell {
                 "No radio is available for provisioning on this connection: Bluetooth LE needs an adapter, and the simulated radio runs with the local sandbox.",
             )
         })
+    }
+}
+
+/// Asks for the Bluetooth permissions when they are not granted yet; the error says what the
+/// user can do.
+async fn ble_permission(app: &AppHandle) -> Result<(), IpcError> {
+    let mobile = app.companion_mobile();
+    let unavailable = |message: String| IpcError::new(ErrorCode::Unavailable, message);
+    let state = match mobile.check_ble_permissions().await {
+        Ok(BlePermissionState::Granted) => BlePermissionState::Granted,
+        Ok(_) => mobile
+            .request_ble_permissions()
+            .await
+            .map_err(|e| unavailable(sentence(&format!("asking for Bluetooth failed: {e}"))))?,
+        Err(error) => {
+            return Err(unavailable(sentence(&format!(
+                "the Bluetooth permission cannot be read: {error}"
+            ))));
+        }
+    };
+    match state {
+        BlePermissionState::Granted => mobile
+            .ble_platform()
+            .map_err(|e| unavailable(sentence(&format!("Bluetooth cannot be used: {e}")))),
+        BlePermissionState::PermanentlyDenied => Err(unavailable(
+            "Bluetooth is not allowed for IoT Companion. Allow it (Nearby devices on Android, Bluetooth on iOS) in the system settings, then scan again.".into(),
+        )),
+        BlePermissionState::Prompt | BlePermissionState::Denied => Err(unavailable(
+            "IoT Companion needs the Bluetooth permission to find devices near you. Scan again and allow it when asked.".into(),
+        )),
     }
 }
 

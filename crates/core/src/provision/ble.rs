@@ -405,6 +405,61 @@ impl Radio for BleRadio {
     }
 }
 
+/// The Bluetooth LE radio, opened when it is first used and again after a failed open: an
+/// app can offer provisioning before Bluetooth is switched on, an adapter plugged in or the
+/// permission granted, and each scan tells what is missing.
+pub struct OnDemandBleRadio {
+    config: BleConfig,
+    opened: Mutex<Option<Arc<BleRadio>>>,
+}
+
+impl fmt::Debug for OnDemandBleRadio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnDemandBleRadio")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OnDemandBleRadio {
+    /// A radio that opens with `config` when first used.
+    pub fn new(config: BleConfig) -> Self {
+        Self {
+            config,
+            opened: Mutex::new(None),
+        }
+    }
+
+    /// The open radio, opening it now if needed.
+    pub async fn radio(&self) -> Result<Arc<BleRadio>, TransportError> {
+        let mut opened = self.opened.lock().await;
+        if let Some(radio) = opened.as_ref() {
+            return Ok(radio.clone());
+        }
+        let radio = Arc::new(BleRadio::open(self.config.clone()).await?);
+        *opened = Some(radio.clone());
+        Ok(radio)
+    }
+}
+
+impl Radio for OnDemandBleRadio {
+    fn kind(&self) -> TransportKind {
+        TransportKind::Ble
+    }
+
+    fn scan(&self, window: Duration) -> TransportFuture<'_, Vec<Discovered>> {
+        Box::pin(async move { self.radio().await?.scan_for(window).await })
+    }
+
+    fn connect(&self, id: &str) -> TransportFuture<'_, Box<dyn ProvLink>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let link = self.radio().await?.open_link(&id).await?;
+            Ok(Box::new(link) as Box<dyn ProvLink>)
+        })
+    }
+}
+
 /// An open GATT link to one provisioning device.
 pub struct BleLink {
     peripheral: Peripheral,
