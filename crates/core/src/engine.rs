@@ -691,7 +691,9 @@ mod tests {
         );
         let config = EngineConfig {
             profile: Some(profile),
-            vault: Some(AsyncVault::new(Vault::new(Arc::new(MemoryStore::default())))),
+            vault: Some(AsyncVault::new(Vault::new(
+                Arc::new(MemoryStore::default()),
+            ))),
             ..EngineConfig::local(dir.path().join("app"))
         };
         let engine = Engine::start(config).await.expect("the engine starts");

@@ -9,12 +9,12 @@ use companion_core::provision::flow::{
 };
 use companion_core::provision::{Discovered, TransportKind};
 use companion_espprov::{Passphrase, Password, Pop};
+use companion_mobile::{BlePermissionState, CompanionMobileExt};
 use companion_model::{
     AttemptAction, AttemptOutcome, AttemptView, AuditEntry, ErrorCode, IpcError, NetworkView,
     ProvisionChanged, ProvisionStart, Remedy, ScanReply, ScannedDevice, StepStatus, StepView,
     WifiInput,
 };
-use companion_mobile::{BlePermissionState, CompanionMobileExt};
 use tauri::AppHandle;
 
 use super::{Shell, sentence};
