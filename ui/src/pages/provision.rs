@@ -5,16 +5,23 @@ use companion_model::{
     ProvisionChanged, ProvisionNetwork, ProvisionScan, ProvisionStart, Remedy, ScannedDevice,
     Secret, StepStatus, StepView, WifiInput,
 };
+use std::cell::Cell;
+use std::rc::Rc;
+
 use wasm_bindgen_futures::spawn_local;
-use web_sys::HtmlInputElement;
+use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use crate::hooks::use_event;
 use crate::ipc;
-use crate::provisioning::{bars, merge_scan, parse_qr};
+use crate::provisioning::{
+    Attempts, AttemptsAction, ScanFilter, ScanList, bars, parse_qr, visible,
+};
 
-/// Scans a device must be missing from before it leaves the list.
-const FORGET_AFTER: u32 = 3;
+/// After a failed scan (no Bluetooth, no permission), how long the continuous scan waits.
+const RETRY_AFTER_MS: i32 = 5_000;
+/// While an attempt is working, how often the continuous scan looks whether it may go on.
+const PAUSED_CHECK_MS: i32 = 1_000;
 
 /// Props of [`ProvisionPage`].
 #[derive(Debug, Properties, PartialEq)]
@@ -27,14 +34,18 @@ pub struct ProvisionPageProps {
 /// wizard, or a batch with one network and one proof.
 #[component]
 pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
-    let devices = use_state(Vec::<(ScannedDevice, u32)>::new);
+    let scan_list = use_reducer(ScanList::default);
     let radio = use_state(String::new);
     let scanning = use_state(|| false);
     let failure = use_state(|| None::<IpcError>);
     let selected = use_state(BTreeSet::<String>::new);
-    let attempts = use_state(BTreeMap::<i64, AttemptView>::new);
+    let attempts = use_reducer(Attempts::default);
     let focus = use_state(|| None::<i64>);
-    let filter = use_state(String::new);
+    let filter = use_state(|| ScanFilter {
+        hide_provisioned: true,
+        ..ScanFilter::default()
+    });
+    let continuous = use_state(|| true);
     let pop = use_node_ref();
     let username = use_node_ref();
     let password = use_node_ref();
@@ -42,45 +53,80 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
     let batch_pass = use_node_ref();
     let qr_note = use_state(|| None::<Result<String, String>>);
 
-    let scan = {
-        let (devices, radio, scanning, failure) = (
-            devices.clone(),
+    let scan_once = {
+        let (scan_list, radio, scanning, failure) = (
+            scan_list.dispatcher(),
             radio.clone(),
             scanning.clone(),
             failure.clone(),
         );
-        Callback::from(move |()| {
-            let (devices, radio, scanning, failure) = (
-                devices.clone(),
+        move || {
+            let (scan_list, radio, scanning, failure) = (
+                scan_list.clone(),
                 radio.clone(),
                 scanning.clone(),
                 failure.clone(),
             );
-            scanning.set(true);
-            spawn_local(async move {
-                match ipc::call(&ProvisionScan {}).await {
+            async move {
+                scanning.set(true);
+                let ok = match ipc::call(&ProvisionScan {}).await {
                     Ok(reply) => {
-                        devices.set(merge_scan(&devices, &reply.devices, FORGET_AFTER));
+                        scan_list.dispatch(reply.devices);
                         radio.set(reply.radio);
                         failure.set(None);
+                        true
                     }
-                    Err(error) => failure.set(Some(error)),
-                }
+                    Err(error) => {
+                        failure.set(Some(error));
+                        false
+                    }
+                };
                 scanning.set(false);
+                ok
+            }
+        }
+    };
+    let scan = {
+        let scan_once = scan_once.clone();
+        Callback::from(move |()| {
+            let scanned = scan_once();
+            spawn_local(async move {
+                scanned.await;
             });
         })
     };
+    // Continuous scanning while the page is open (and the box is ticked): each scan listens
+    // for its window, then the next starts; it waits while an attempt works, and backs off
+    // after a failure.
+    let paused = use_mut_ref(|| false);
+    *paused.borrow_mut() = attempts.any_running();
     {
-        let scan = scan.clone();
-        use_effect_with((), move |()| scan.emit(()));
+        let (scan, scan_once) = (scan.clone(), scan_once.clone());
+        let paused = paused.clone();
+        use_effect_with(*continuous, move |on| {
+            let alive = Rc::new(Cell::new(true));
+            if *on {
+                let alive = alive.clone();
+                spawn_local(async move {
+                    while alive.get() {
+                        if *paused.borrow() {
+                            sleep_ms(PAUSED_CHECK_MS).await;
+                        } else if !scan_once().await {
+                            sleep_ms(RETRY_AFTER_MS).await;
+                        }
+                    }
+                });
+            } else {
+                scan.emit(());
+            }
+            move || alive.set(false)
+        });
     }
     {
-        let attempts = attempts.clone();
+        let attempts = attempts.dispatcher();
         let on_change = Callback::from(move |event: Result<ProvisionChanged, IpcError>| {
             if let Ok(event) = event {
-                let mut next = (*attempts).clone();
-                next.insert(event.attempt.id, event.attempt);
-                attempts.set(next);
+                attempts.dispatch(AttemptsAction::Changed(event.attempt));
             }
         });
         use_event::<ProvisionChanged>(on_change, Callback::noop());
@@ -94,11 +140,11 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
     let start = {
         let (selected, attempts, focus, failure) = (
             selected.clone(),
-            attempts.clone(),
+            attempts.dispatcher(),
             focus.clone(),
             failure.clone(),
         );
-        let devices = devices.clone();
+        let scan_list = scan_list.clone();
         let refs = (
             pop.clone(),
             username.clone(),
@@ -107,7 +153,8 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
             batch_pass.clone(),
         );
         Callback::from(move |batch: bool| {
-            let chosen: Vec<ScannedDevice> = devices
+            let chosen: Vec<ScannedDevice> = scan_list
+                .devices
                 .iter()
                 .filter(|(d, _)| selected.contains(&d.id))
                 .map(|(d, _)| d.clone())
@@ -144,9 +191,7 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
                     match ipc::call(&request).await {
                         Ok(view) => {
                             let id = view.id;
-                            let mut next = (*attempts).clone();
-                            next.entry(id).or_insert(view);
-                            attempts.set(next);
+                            attempts.dispatch(AttemptsAction::Started(view));
                             if focus.is_none() || !batch {
                                 focus.set(Some(id));
                             }
@@ -159,10 +204,10 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
         })
     };
     let on_qr = {
-        let (qr_note, selected, devices, pop, username) = (
+        let (qr_note, selected, scan_list, pop, username) = (
             qr_note.clone(),
             selected.clone(),
-            devices.clone(),
+            scan_list.clone(),
             pop.clone(),
             username.clone(),
         );
@@ -182,7 +227,7 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
                     {
                         input.set_value(name);
                     }
-                    let found = devices.iter().find(|(d, _)| d.name == qr.name);
+                    let found = scan_list.devices.iter().find(|(d, _)| d.name == qr.name);
                     match found {
                         Some((device, _)) => {
                             selected.set(BTreeSet::from([device.id.clone()]));
@@ -202,10 +247,11 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
         })
     };
 
-    let needle = filter.to_lowercase();
-    let rows = devices
-        .iter()
-        .filter(|(d, _)| needle.is_empty() || d.name.to_lowercase().contains(&needle))
+    let provisioned = attempts.provisioned();
+    let shown = visible(&scan_list.devices, &filter, &provisioned);
+    let hidden = scan_list.devices.len() - shown.len();
+    let rows = shown
+        .into_iter()
         .map(|(device, missed)| {
             let checked = selected.contains(&device.id);
             let toggle = {
@@ -232,10 +278,38 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
     let on_filter = {
         let filter = filter.clone();
         Callback::from(move |event: InputEvent| {
-            filter.set(event.target_unchecked_into::<HtmlInputElement>().value());
+            filter.set(ScanFilter {
+                name: event.target_unchecked_into::<HtmlInputElement>().value(),
+                ..(*filter).clone()
+            });
         })
     };
-    let focused = focus.and_then(|id| attempts.get(&id).cloned());
+    let on_min_rssi = {
+        let filter = filter.clone();
+        Callback::from(move |event: Event| {
+            let value = event.target_unchecked_into::<HtmlSelectElement>().value();
+            filter.set(ScanFilter {
+                min_rssi: value.parse().ok(),
+                ..(*filter).clone()
+            });
+        })
+    };
+    let on_hide = {
+        let filter = filter.clone();
+        Callback::from(move |event: Event| {
+            filter.set(ScanFilter {
+                hide_provisioned: event.target_unchecked_into::<HtmlInputElement>().checked(),
+                ..(*filter).clone()
+            });
+        })
+    };
+    let on_continuous = {
+        let continuous = continuous.clone();
+        Callback::from(move |event: Event| {
+            continuous.set(event.target_unchecked_into::<HtmlInputElement>().checked());
+        })
+    };
+    let focused = focus.and_then(|id| attempts.by_id.get(&id).cloned());
     html! {
         <div class="stack provision">
             <section class="card" aria-labelledby="scan-title">
@@ -246,6 +320,14 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
                         { if *scanning { "Scanning…" } else { "Scan again" } }
                     </button>
                     <input type="search" class="search" placeholder="Filter by name" aria-label="Filter devices by name" oninput={on_filter} />
+                    <select class="input" id="scan-min-rssi" aria-label="Weakest signal shown" onchange={on_min_rssi}>
+                        <option value="" selected={filter.min_rssi.is_none()}>{ "Any signal" }</option>
+                        { for [-60, -70, -80].into_iter().map(|dbm| html! {
+                            <option value={dbm.to_string()} selected={filter.min_rssi == Some(dbm)}>{ format!("{dbm} dBm or stronger") }</option>
+                        }) }
+                    </select>
+                    <label class="check"><input type="checkbox" id="scan-hide-provisioned" checked={filter.hide_provisioned} onchange={on_hide} />{ "Hide provisioned" }</label>
+                    <label class="check"><input type="checkbox" id="scan-continuous" checked={*continuous} onchange={on_continuous} />{ "Keep scanning" }</label>
                 </div>
                 if let Some(error) = &*failure {
                     <p class="error" role="alert" id="provision-error">{ &error.message }</p>
@@ -257,8 +339,11 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
                         { ". They see the network " }<code>{ "Workshop" }</code>{ " (password " }<code>{ "provision-me" }</code>{ ")." }
                     </p>
                 }
-                if devices.is_empty() && !*scanning {
+                if scan_list.devices.is_empty() && !*scanning {
                     <p class="muted">{ "No device offers provisioning nearby. Power the device on (it advertises as PROV_…) and scan again." }</p>
+                }
+                if hidden > 0 {
+                    <p class="muted small" id="scan-hidden">{ format!("{hidden} more hidden by the filters.") }</p>
                 }
                 <ul class="plain-list scan-list" id="scan-list">{ for rows }</ul>
             </section>
@@ -291,8 +376,8 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
             if let Some(attempt) = focused {
                 <Wizard key={attempt.id} attempt={attempt.clone()} on_open_device={props.on_open_device.clone()} />
             }
-            if attempts.len() > 1 {
-                { batch_table(&attempts, &focus) }
+            if attempts.by_id.len() > 1 {
+                { batch_table(&attempts.by_id, &focus) }
             }
         </div>
     }
@@ -560,4 +645,14 @@ pub fn NetworkChooser(props: &NetworkChooserProps) -> Html {
             <div class="buttons"><button type="submit" class="button primary" id="network-join">{ "Join this network" }</button></div>
         </form>
     }
+}
+
+/// Waits `ms` milliseconds (a browser timer).
+async fn sleep_ms(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
