@@ -267,6 +267,13 @@ async fn a_device_is_provisioned_through_the_wizard(window: &AppWindow) -> Resul
         )
         .await
         .map_err(|e| format!("the plug comes online: {e}"))?;
+    window
+        .wait_for_value(
+            "document.querySelectorAll('#scan-list li').length",
+            json!(2),
+        )
+        .await
+        .map_err(|e| format!("the provisioned plug leaves the scan list: {e}"))?;
     window.screenshot("provision-done").await?;
     click(window, "#wizard-open-device").await?;
     window

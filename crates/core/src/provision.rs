@@ -6,8 +6,11 @@
 //! * [`fleet`]: CreateCertificateFromCsr and RegisterThing ([`fleet::FleetProvisioner`]).
 //! * [`csr`]: the device's CSR checked (signature, key strength) before it is sent.
 //! * [`audit`]: the record of every attempt.
-//! * [`ble`]: Bluetooth LE through btleplug ([`ble::BleRadio`]).
+//! * [`ble`]: Bluetooth LE through btleplug ([`ble::BleRadio`], or [`ble::OnDemandBleRadio`],
+//!   which opens the system's radio when first used).
 //! * [`softap`]: the device's own access point over HTTP ([`softap::SoftApRadio`]).
+//! * `simulated`: the local sandbox's radio, in this process (`SimulatedRadio`) or in a running
+//!   `companion sandbox` over loopback HTTP (`SandboxRadio`).
 //!
 //! # Transports
 //!

@@ -316,9 +316,12 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
                 <h2 id="scan-title">{ "Nearby devices" }</h2>
                 <p class="muted small" id="scan-radio">{ if radio.is_empty() { "Scanning…".to_owned() } else { format!("{} · devices offering provisioning", *radio) } }</p>
                 <div class="toolbar">
-                    <button type="button" class="button" id="scan-again" disabled={*scanning} onclick={ let scan = scan.clone(); Callback::from(move |_: MouseEvent| scan.emit(())) }>
-                        { if *scanning { "Scanning…" } else { "Scan again" } }
-                    </button>
+                    <label class={classes!("check", continuous.then_some("live"))}><input type="checkbox" id="scan-continuous" checked={*continuous} onchange={on_continuous} />{ "Keep scanning" }</label>
+                    if !*continuous {
+                        <button type="button" class="button" id="scan-again" disabled={*scanning} onclick={ let scan = scan.clone(); Callback::from(move |_: MouseEvent| scan.emit(())) }>
+                            { if *scanning { "Scanning…" } else { "Scan again" } }
+                        </button>
+                    }
                     <input type="search" class="search" placeholder="Filter by name" aria-label="Filter devices by name" oninput={on_filter} />
                     <select class="input" id="scan-min-rssi" aria-label="Weakest signal shown" onchange={on_min_rssi}>
                         <option value="" selected={filter.min_rssi.is_none()}>{ "Any signal" }</option>
@@ -327,7 +330,6 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
                         }) }
                     </select>
                     <label class="check"><input type="checkbox" id="scan-hide-provisioned" checked={filter.hide_provisioned} onchange={on_hide} />{ "Hide provisioned" }</label>
-                    <label class="check"><input type="checkbox" id="scan-continuous" checked={*continuous} onchange={on_continuous} />{ "Keep scanning" }</label>
                 </div>
                 if let Some(error) = &*failure {
                     <p class="error" role="alert" id="provision-error">{ &error.message }</p>

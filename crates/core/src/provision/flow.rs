@@ -836,7 +836,7 @@ impl Attempt {
                 .is_some_and(|(t, endpoint)| t == thing && *endpoint == self.shared.cloud.endpoint)
         {
             return Ok(StepState::Passed(format!(
-                "Identity already installed: thing {thing}, certificate {}….",
+                "Identity already installed earlier in this attempt: thing {thing}, certificate {}….",
                 certificate.get(..12).unwrap_or(certificate)
             )));
         }
