@@ -919,3 +919,38 @@ fn ctrl_c_cancels_the_attempt_frees_the_device_and_exits_130() {
         );
     }
 }
+
+#[test]
+fn a_fleet_provisioning_rejection_shows_aws_error() {
+    let sandbox = common::start("provision-sim-template");
+    let (plug, pop) = boxed(&sandbox, "plug");
+    let output = on_sandbox(
+        &[
+            "provision",
+            "--transport",
+            "sim",
+            "--device",
+            &plug,
+            "--pop-stdin",
+            "--ssid",
+            "Workshop",
+            "--wifi-password-stdin",
+            "--template",
+            "no-such-template",
+        ],
+        &format!("{pop}\nprovision-me\n"),
+        &sandbox.data_dir,
+    );
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    let failed = stdout
+        .lines()
+        .find(|l| l.starts_with("✕ credentials"))
+        .unwrap_or_else(|| panic!("the credential step fails: {stdout}"));
+    assert!(
+        failed.contains("404 ResourceNotFound")
+            && failed.contains("Template no-such-template does not exist."),
+        "AWS's own error: {failed}"
+    );
+    assert!(!failed.contains(".."), "{failed}");
+}

@@ -1174,6 +1174,16 @@ fn wifi_failure(reason: FailReason, choice: Option<&WifiChoice>) -> Failure {
     }
 }
 
+/// `text` ending with one full stop (AWS's and the transports' messages often bring their own).
+fn full_stop(text: &str) -> String {
+    let trimmed = text.trim_end();
+    if trimmed.ends_with(['.', '!', '?']) {
+        trimmed.to_owned()
+    } else {
+        format!("{trimmed}.")
+    }
+}
+
 fn transport_failure(error: &TransportError) -> Failure {
     let remedy = match error {
         TransportError::NoRadio(_) | TransportError::PermissionDenied(_) => Remedy::StartOver,
@@ -1184,7 +1194,7 @@ fn transport_failure(error: &TransportError) -> Failure {
         cause = first.to_uppercase() + &cause[1..];
     }
     Failure {
-        cause: format!("{cause}."),
+        cause: full_stop(&cause),
         fix: "Retry; the app reconnects first if the link dropped.".into(),
         remedy,
     }
@@ -1192,7 +1202,7 @@ fn transport_failure(error: &TransportError) -> Failure {
 
 fn cloud_failure(error: super::fleet::FleetError) -> Failure {
     Failure {
-        cause: format!("Fleet provisioning failed: {error}."),
+        cause: full_stop(&format!("Fleet provisioning failed: {error}")),
         fix: "Check the connection to AWS IoT and the provisioning template, then retry.".into(),
         remedy: Remedy::Retry,
     }
@@ -1200,7 +1210,9 @@ fn cloud_failure(error: super::fleet::FleetError) -> Failure {
 
 fn protocol(what: &str, error: &companion_espprov::Error) -> Failure {
     Failure {
-        cause: format!("The device's answer to {what} cannot be read: {error}."),
+        cause: full_stop(&format!(
+            "The device's answer to {what} cannot be read: {error}"
+        )),
         fix: "Retry; if it persists, the device's firmware does not follow the protocol.".into(),
         remedy: Remedy::Retry,
     }
