@@ -560,3 +560,86 @@ async fn a_csr_whose_signature_does_not_verify_is_refused_before_any_certificate
     handle.cancel().await;
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_verifier_made_by_esp_prov_is_matched_for_the_one_password_in_256_where_it_differs() {
+    use companion_espprov::VerifierOrigin;
+    use companion_sandbox::radio::{DeviceSpec, Network, SecuritySpec};
+    let password = (0u32..)
+        .map(|i| format!("label-{i}"))
+        .find(|p| VerifierOrigin::differ_for(b"wifiprov", p.as_bytes()))
+        .expect("one password in about 256");
+    let dir = TempDir::new("provision-esp-prov-verifier");
+    let engine = engine(&dir).await;
+    let provisioning = engine.provisioning().expect("radio").clone();
+    let radio = engine.sandbox_radio().expect("radio");
+    let label = radio
+        .add_device(
+            DeviceSpec::new(
+                "ESPPROV1",
+                companion_sandbox::devices::DeviceKind::Light,
+                SecuritySpec::sec2_from_esp_prov("wifiprov", password.as_str()),
+            )
+            .with_network(Network::wpa2(DEMO_NETWORK.0, DEMO_NETWORK.1)),
+        )
+        .expect("added");
+    let device = Discovered {
+        id: label.id.clone(),
+        name: label.name.clone(),
+        rssi: None,
+        kind: TransportKind::Simulated,
+    };
+    let proof = |password: &str| Proof {
+        username: Some("wifiprov".into()),
+        password: Some(Password::from(password)),
+        ..Proof::default()
+    };
+
+    let handle = provisioning
+        .start(device.clone(), proof(&password), Some(wifi(DEMO_NETWORK.1)))
+        .await
+        .expect("the attempt starts");
+    let done = settle(&handle).await;
+    assert!(matches!(done.outcome, Outcome::Online { .. }), "{done:?}");
+    assert!(
+        matches!(done.state(Step::Session), StepState::Passed(d) if d.contains("esp_prov")),
+        "{done:?}"
+    );
+
+    // A wrong password is still a wrong password, after both derivations.
+    let other = radio
+        .add_device(
+            DeviceSpec::new(
+                "ESPPROV2",
+                companion_sandbox::devices::DeviceKind::Light,
+                SecuritySpec::sec2_from_esp_prov("wifiprov", password.as_str()),
+            )
+            .with_network(Network::wpa2(DEMO_NETWORK.0, DEMO_NETWORK.1)),
+        )
+        .expect("added");
+    let wrong = (0u32..)
+        .map(|i| format!("wrong-{i}"))
+        .find(|p| VerifierOrigin::differ_for(b"wifiprov", p.as_bytes()))
+        .expect("another such password");
+    let handle = provisioning
+        .start(
+            Discovered {
+                id: other.id.clone(),
+                name: other.name.clone(),
+                rssi: None,
+                kind: TransportKind::Simulated,
+            },
+            proof(&wrong),
+            Some(wifi(DEMO_NETWORK.1)),
+        )
+        .await
+        .expect("the attempt starts");
+    let failed = settle(&handle).await;
+    assert_eq!(failed.outcome, Outcome::Failed(Step::Session), "{failed:?}");
+    let StepState::Failed(failure) = failed.state(Step::Session) else {
+        panic!("{failed:?}");
+    };
+    assert_eq!(failure.remedy, Remedy::StartOver);
+    handle.cancel().await;
+    engine.shutdown().await;
+}

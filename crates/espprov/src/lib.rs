@@ -63,6 +63,7 @@ pub use endpoint::Endpoint;
 pub use error::{Error, Result};
 pub use secret::{Passphrase, Password, Pop, Secret};
 pub use security::sec2::Sec2Credentials;
+pub use security::srp::VerifierOrigin;
 pub use security::{Sec2Patch, SecurityScheme};
 pub use session::{Session, Step};
 pub use version::VersionInfo;

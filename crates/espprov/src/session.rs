@@ -8,6 +8,7 @@ use rand_core::CryptoRng;
 use crate::error::{Error, Result};
 use crate::proto::session::{SessionData, session_data::Proto};
 use crate::secret::{Password, Pop};
+use crate::security::srp::VerifierOrigin;
 use crate::security::{Cipher, Sec2Patch, SecurityScheme, sec0, sec1, sec2};
 
 /// What to do after a handshake response.
@@ -72,7 +73,26 @@ impl Session {
         patch: Sec2Patch,
         rng: &mut R,
     ) -> Result<Self> {
-        let client = Box::new(sec2::Client::new(username.into(), password, patch, rng)?);
+        Self::sec2_for(VerifierOrigin::EspSrp, username, password, patch, rng)
+    }
+
+    /// [`Session::sec2`] for a device whose verifier the tool `origin` made: esp_prov's
+    /// `--sec2_gen_cred` derives it differently for about one password in 256
+    /// ([`VerifierOrigin::differ_for`] tells which).
+    pub fn sec2_for<R: CryptoRng + ?Sized>(
+        origin: VerifierOrigin,
+        username: impl Into<Vec<u8>>,
+        password: Password,
+        patch: Sec2Patch,
+        rng: &mut R,
+    ) -> Result<Self> {
+        let client = Box::new(sec2::Client::new(
+            username.into(),
+            password,
+            patch,
+            origin,
+            rng,
+        )?);
         Ok(Self {
             scheme: SecurityScheme::Sec2,
             state: State::Sec2 { client, sent: 0 },

@@ -13,6 +13,7 @@ use companion_espprov::wifi::ctrl::CtrlRequest;
 use companion_espprov::wifi::scan::ScanRequest;
 use companion_espprov::{
     DeviceSecurity, DeviceSession, Passphrase, Pop, Sec2Credentials, Sec2Patch, Session, Step,
+    VerifierOrigin,
 };
 use serde_json::Value;
 
@@ -240,6 +241,26 @@ fn security2_patch_0_keeps_the_nonce_fixed_as_the_reference_does() {
             .expect("decrypt"),
         hex(v, "response_plain")
     );
+}
+
+#[test]
+fn an_esp_prov_verifier_matches_the_reference_for_a_password_where_the_tools_differ() {
+    let all = vectors();
+    let v = &all["sec2_esp_prov"];
+    let (username, password) = (text(v, "username"), Pop::from(text(v, "password")));
+    let salt = hex(v, "salt");
+    assert!(VerifierOrigin::differ_for(
+        username.as_bytes(),
+        password.expose()
+    ));
+    let made = |origin| {
+        Sec2Credentials::derive_as(origin, username.as_bytes(), &password, &salt)
+            .verifier()
+            .expose()
+            .to_vec()
+    };
+    assert_eq!(made(VerifierOrigin::EspProv), hex(v, "esp_prov_verifier"));
+    assert_eq!(made(VerifierOrigin::EspSrp), hex(v, "esp_srp_verifier"));
 }
 
 #[test]

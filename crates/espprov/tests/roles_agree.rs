@@ -6,6 +6,7 @@ mod common;
 use common::{handshake, seeded};
 use companion_espprov::{
     DeviceSecurity, DeviceSession, Error, Pop, Sec2Credentials, Sec2Patch, Session, Step,
+    VerifierOrigin,
 };
 use proptest::prelude::*;
 
@@ -214,4 +215,74 @@ fn version_info_tells_the_client_what_the_device_needs() {
         companion_espprov::VersionInfo::parse(&sec2.version_info(&[]).to_json()).expect("parse");
     assert_eq!(info.sec2_patch(), Ok(Sec2Patch::Counter));
     assert_eq!(info.secret_required(), Ok(true));
+}
+
+/// A password whose `SHA-512(username ":" password)` starts with a zero byte: the one case in
+/// about 256 where esp_prov's `--sec2_gen_cred` and `esp_srp_gen_salt_verifier` disagree.
+fn password_with_a_leading_zero_digest(username: &[u8]) -> Vec<u8> {
+    (0u32..)
+        .map(|i| format!("label-{i}").into_bytes())
+        .find(|password| VerifierOrigin::differ_for(username, password))
+        .expect("one in about 256 passwords")
+}
+
+#[test]
+fn a_verifier_made_by_esp_prov_needs_the_esp_prov_derivation_exactly_when_they_differ() {
+    let username = b"wifiprov";
+    let password = password_with_a_leading_zero_digest(username);
+    let salt = [0x5a; 16];
+    let made_by_esp_prov = || {
+        let credentials = Sec2Credentials::derive_as(
+            VerifierOrigin::EspProv,
+            username,
+            &Pop::from(password.clone()),
+            &salt,
+        );
+        DeviceSession::new(DeviceSecurity::Sec2 {
+            credentials,
+            patch: Sec2Patch::Counter,
+        })
+    };
+    let mut rng = seeded(7);
+    let mut standard = Session::sec2(
+        username.to_vec(),
+        Pop::from(password.clone()),
+        Sec2Patch::Counter,
+        &mut rng,
+    )
+    .expect("session");
+    assert_eq!(
+        handshake(&mut standard, &mut made_by_esp_prov(), &mut rng),
+        Err(("device", Error::AuthenticationFailed)),
+        "the standard derivation does not match esp_prov's verifier for this password"
+    );
+    let mut compatible = Session::sec2_for(
+        VerifierOrigin::EspProv,
+        username.to_vec(),
+        Pop::from(password.clone()),
+        Sec2Patch::Counter,
+        &mut rng,
+    )
+    .expect("session");
+    assert_eq!(
+        handshake(&mut compatible, &mut made_by_esp_prov(), &mut rng),
+        Ok(())
+    );
+
+    // For the other 255 passwords in 256 both tools make the same verifier.
+    let ordinary = b"abcd1234";
+    assert!(!VerifierOrigin::differ_for(username, ordinary));
+    assert_eq!(
+        Sec2Credentials::derive_as(
+            VerifierOrigin::EspProv,
+            username,
+            &Pop::from(&ordinary[..]),
+            &salt
+        )
+        .verifier()
+        .expose(),
+        Sec2Credentials::derive(username, &Pop::from(&ordinary[..]), &salt)
+            .verifier()
+            .expose()
+    );
 }

@@ -26,7 +26,8 @@ use companion_espprov::wifi::config::{
 };
 use companion_espprov::wifi::scan::{self, AccessPoint, ScanOptions, ScanRequest, ScanResponse};
 use companion_espprov::{
-    Endpoint, Passphrase, Pop, SecurityScheme, Session, Step as HandshakeStep, VersionInfo,
+    Endpoint, Passphrase, Pop, SecurityScheme, Session, Step as HandshakeStep, VerifierOrigin,
+    VersionInfo,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -379,6 +380,7 @@ impl Provisioning {
             session: None,
             version: None,
             scheme: None,
+            sec2_origin: VerifierOrigin::EspSrp,
             device_info: None,
         };
         tokio::spawn(attempt.run(cancel));
@@ -404,6 +406,8 @@ struct Attempt {
     version: Option<VersionInfo>,
     /// The scheme the session runs: the device's, or the one the user named if it does not say.
     scheme: Option<SecurityScheme>,
+    /// How the device's security 2 verifier was derived, as far as this attempt knows.
+    sec2_origin: VerifierOrigin,
     device_info: Option<DeviceInfo>,
 }
 
@@ -628,11 +632,52 @@ impl Attempt {
     }
 
     async fn handshake(&mut self) -> StepResult<StepState> {
+        match self.handshake_as(self.sec2_origin).await {
+            Ok(state) => Ok(state),
+            Err((failure, true)) if self.esp_prov_may_differ() => {
+                // The device refused the standard derivation, and for this username and
+                // password esp_prov's `--sec2_gen_cred` makes another verifier (one password in
+                // about 256): try that one on a new link, as the device ended its session.
+                tracing::debug!("security 2 proof refused; trying esp_prov's derivation");
+                self.sec2_origin = VerifierOrigin::EspProv;
+                self.session = None;
+                if let Some(link) = self.link.take() {
+                    let _ = link.close().await;
+                }
+                self.connect().await?;
+                self.version().await?;
+                match self.handshake_as(VerifierOrigin::EspProv).await {
+                    Ok(_) => Ok(StepState::Passed(
+                        "Security 2 session established (the device's verifier was made by esp_prov).".into(),
+                    )),
+                    // Neither derivation: the password is wrong; say so as for any device.
+                    Err((_, true)) => Err(failure),
+                    Err((other, false)) => Err(other),
+                }
+            }
+            Err((failure, _)) => Err(failure),
+        }
+    }
+
+    /// Whether a refused security 2 proof may be esp_prov's other derivation of the verifier.
+    fn esp_prov_may_differ(&self) -> bool {
+        self.scheme == Some(SecurityScheme::Sec2)
+            && self.sec2_origin == VerifierOrigin::EspSrp
+            && self.proof.password.as_ref().is_some_and(|password| {
+                let username = self.proof.username.as_deref().unwrap_or("wifiprov");
+                VerifierOrigin::differ_for(username.as_bytes(), password.expose())
+            })
+    }
+
+    /// One handshake; the error says whether the device refused the proof.
+    async fn handshake_as(&mut self, origin: VerifierOrigin) -> Result<StepState, (Failure, bool)> {
         let version = self
             .version
             .clone()
-            .ok_or_else(|| internal("no version yet"))?;
-        let scheme = self.scheme.ok_or_else(|| internal("no scheme yet"))?;
+            .ok_or_else(|| (internal("no version yet"), false))?;
+        let scheme = self
+            .scheme
+            .ok_or_else(|| (internal("no scheme yet"), false))?;
         let mut session = match scheme {
             SecurityScheme::Sec0 => Session::sec0(),
             SecurityScheme::Sec1 => {
@@ -640,24 +685,37 @@ impl Attempt {
                 Session::sec1(pop, &mut rand::rng())
             }
             SecurityScheme::Sec2 => {
-                let password = self.proof.password.clone().ok_or_else(|| Failure {
-                    cause: "The device uses security 2 and needs its username and password."
-                        .into(),
-                    fix: "Enter the password printed on the device (or in its QR code) and start over."
-                        .into(),
-                    remedy: Remedy::StartOver,
+                let password = self.proof.password.clone().ok_or_else(|| {
+                    let failure = Failure {
+                        cause: "The device uses security 2 and needs its username and password."
+                            .into(),
+                        fix: "Enter the password printed on the device (or in its QR code) and start over."
+                            .into(),
+                        remedy: Remedy::StartOver,
+                    };
+                    (failure, false)
                 })?;
                 let username = self
                     .proof
                     .username
                     .clone()
                     .unwrap_or_else(|| "wifiprov".into());
-                let patch = version.sec2_patch().map_err(|e| internal(&e.to_string()))?;
-                Session::sec2(username.into_bytes(), password, patch, &mut rand::rng())
-                    .map_err(|e| internal(&e.to_string()))?
+                let patch = version
+                    .sec2_patch()
+                    .map_err(|e| (internal(&e.to_string()), false))?;
+                Session::sec2_for(
+                    origin,
+                    username.into_bytes(),
+                    password,
+                    patch,
+                    &mut rand::rng(),
+                )
+                .map_err(|e| (internal(&e.to_string()), false))?
             }
         };
-        let mut request = session.start().map_err(|e| internal(&e.to_string()))?;
+        let mut request = session
+            .start()
+            .map_err(|e| (internal(&e.to_string()), false))?;
         loop {
             let answer = self.raw(Endpoint::from_name("prov-session"), request).await;
             let answer = match answer {
@@ -667,22 +725,23 @@ impl Attempt {
                     if scheme != SecurityScheme::Sec0
                         && !failure.cause.contains("did not answer") =>
                 {
-                    return Err(wrong_proof(scheme, Some(failure.cause)));
+                    return Err((wrong_proof(scheme, Some(failure.cause)), true));
                 }
-                Err(failure) => return Err(failure),
+                Err(failure) => return Err((failure, false)),
             };
             match session.handle_response(&answer) {
                 Ok(HandshakeStep::Send(next)) => request = next,
                 Ok(HandshakeStep::Established) => break,
                 Err(companion_espprov::Error::AuthenticationFailed) => {
-                    return Err(wrong_proof(scheme, None));
+                    return Err((wrong_proof(scheme, None), true));
                 }
                 Err(error) => {
-                    return Err(Failure {
+                    let failure = Failure {
                         cause: format!("The secure session failed: {error}."),
                         fix: "Check the proof of possession or password and start over.".into(),
                         remedy: Remedy::StartOver,
-                    });
+                    };
+                    return Err((failure, false));
                 }
             }
         }

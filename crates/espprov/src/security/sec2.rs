@@ -6,7 +6,7 @@ use rand_core::CryptoRng;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::srp::{self, ClientInput, DIGEST_LEN, GROUP_LEN};
+use super::srp::{self, ClientInput, DIGEST_LEN, GROUP_LEN, VerifierOrigin};
 use super::{Cipher, Sec2Aead, Sec2Patch, random};
 use crate::error::{Error, Result, check_status};
 use crate::proto::Status;
@@ -51,6 +51,7 @@ pub(crate) struct Client {
     username: Vec<u8>,
     password: Password,
     patch: Sec2Patch,
+    origin: VerifierOrigin,
     a: Zeroizing<[u8; EPHEMERAL_LEN]>,
     a_pub: Vec<u8>,
     expected: Option<(Zeroizing<[u8; DIGEST_LEN]>, [u8; DIGEST_LEN])>,
@@ -63,6 +64,7 @@ impl Client {
         username: Vec<u8>,
         password: Password,
         patch: Sec2Patch,
+        origin: VerifierOrigin,
         rng: &mut R,
     ) -> Result<Self> {
         check_username(&username)?;
@@ -75,6 +77,7 @@ impl Client {
                     username,
                     password,
                     patch,
+                    origin,
                     a,
                     a_pub,
                     expected: None,
@@ -115,6 +118,7 @@ impl Client {
             a: self.a.as_ref(),
             a_pub: &self.a_pub,
             b_pub: &resp.device_pubkey,
+            origin: self.origin,
         };
         let proofs = srp::client_proofs(&input)?;
         self.expected = Some((proofs.key, proofs.m2));
@@ -165,7 +169,18 @@ impl Sec2Credentials {
     /// Derives the verifier for `username` and `password` with `salt`, as
     /// `esp_srp_gen_salt_verifier` does (16-byte salts are ESP-IDF's default).
     pub fn derive(username: &[u8], password: &Password, salt: &[u8]) -> Self {
-        let verifier = srp::compute_verifier(username, password.expose(), salt);
+        Self::derive_as(VerifierOrigin::EspSrp, username, password, salt)
+    }
+
+    /// Derives the verifier as the tool `origin` makes it (esp_prov's `--sec2_gen_cred`
+    /// differs for about one password in 256).
+    pub fn derive_as(
+        origin: VerifierOrigin,
+        username: &[u8],
+        password: &Password,
+        salt: &[u8],
+    ) -> Self {
+        let verifier = srp::compute_verifier_as(origin, username, password.expose(), salt);
         Self {
             salt: salt.to_vec(),
             verifier: Secret::new(verifier),

@@ -2,7 +2,9 @@
 //! it: the RFC 5054 3072-bit group, g = 5, H = SHA-512.
 //!
 //! * `k = H(N | PAD(g))`, `u = H(PAD(A) | PAD(B))`, where PAD left-pads with zeros to 384 bytes;
-//! * `x = H(s | H(I | ":" | p))` with the salt's raw bytes and the full 64-byte inner digest;
+//! * `x = H(s | H(I | ":" | p))` with the salt's raw bytes and the full 64-byte inner digest
+//!   (a verifier made by esp_prov's `--sec2_gen_cred` drops leading zero bytes there: see
+//!   [`VerifierOrigin`]);
 //! * `v = g^x`, `B = k·v + g^b`, client `S = (B − k·v)^(a + u·x)`, device `S = (A·v^u)^b`;
 //! * `K = H(S)` with `S` as minimal big-endian bytes;
 //! * `M1 = H(H(N) XOR H(PAD(g)) | H(I) | s | A | B | K)` and `M2 = H(A | M1 | K)`, with `A`
@@ -87,9 +89,44 @@ fn minimal(value: &BigUint) -> Vec<u8> {
     }
 }
 
-fn x(username: &[u8], password: &[u8], salt: &[u8]) -> BigUint {
+/// Where a device's salt and verifier were made: the two tools derive `x` differently for
+/// about one password in 256, so a client that knows only the password may have to try both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum VerifierOrigin {
+    /// `esp_srp_gen_salt_verifier` (ESP-IDF's C code, and so firmware that makes its own):
+    /// `x = H(s | H(I | ":" | p))` with the salt's raw bytes and the full 64-byte inner digest.
+    #[default]
+    EspSrp,
+    /// esp_prov's `--sec2_gen_cred` (`srp6a.py`, the tool ESP-IDF's documentation names): the
+    /// same, but the salt and the inner digest pass through Python's `long_to_bytes`, which
+    /// drops their leading zero bytes.
+    EspProv,
+}
+
+impl VerifierOrigin {
+    /// Whether the two origins give different verifiers for this username and password (the
+    /// inner digest starts with a zero byte), with salts that do not start with one, as
+    /// esp_prov's never do.
+    pub fn differ_for(username: &[u8], password: &[u8]) -> bool {
+        hash(&[username, b":", password])[0] == 0
+    }
+}
+
+/// `bytes` without its leading zero bytes (Python's `long_to_bytes(bytes_to_long(bytes))`).
+fn without_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let first = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    &bytes[first..]
+}
+
+fn x(username: &[u8], password: &[u8], salt: &[u8], origin: VerifierOrigin) -> BigUint {
     let inner = hash(&[username, b":", password]);
-    BigUint::from_bytes_be(&hash(&[salt, &inner]))
+    let outer = match origin {
+        VerifierOrigin::EspSrp => hash(&[salt, &inner]),
+        VerifierOrigin::EspProv => {
+            hash(&[without_leading_zeros(salt), without_leading_zeros(&inner)])
+        }
+    };
+    BigUint::from_bytes_be(&outer)
 }
 
 fn u(a_pub: &[u8], b_pub: &[u8]) -> BigUint {
@@ -100,8 +137,22 @@ fn u(a_pub: &[u8], b_pub: &[u8]) -> BigUint {
 /// big-endian bytes (what `esp_srp_gen_salt_verifier` produces and
 /// `protocomm_security2_params_t.verifier` holds).
 pub fn compute_verifier(username: &[u8], password: &[u8], salt: &[u8]) -> Vec<u8> {
+    compute_verifier_as(VerifierOrigin::EspSrp, username, password, salt)
+}
+
+/// The verifier as the tool `origin` makes it.
+pub fn compute_verifier_as(
+    origin: VerifierOrigin,
+    username: &[u8],
+    password: &[u8],
+    salt: &[u8],
+) -> Vec<u8> {
     let group = group();
-    minimal(&group.g.modpow(&x(username, password, salt), &group.n))
+    minimal(
+        &group
+            .g
+            .modpow(&x(username, password, salt, origin), &group.n),
+    )
 }
 
 /// `A = g^a mod N`, minimal bytes.
@@ -125,6 +176,7 @@ pub(crate) struct ClientInput<'a> {
     pub(crate) a: &'a [u8],
     pub(crate) a_pub: &'a [u8],
     pub(crate) b_pub: &'a [u8],
+    pub(crate) origin: VerifierOrigin,
 }
 
 pub(crate) fn client_proofs(input: &ClientInput<'_>) -> Result<ClientProofs> {
@@ -143,7 +195,7 @@ pub(crate) fn client_proofs(input: &ClientInput<'_>) -> Result<ClientProofs> {
             "the scrambling parameter u is zero",
         ));
     }
-    let x = x(input.username, input.password, input.salt);
+    let x = x(input.username, input.password, input.salt, input.origin);
     let kv = (&group.k * group.g.modpow(&x, &group.n)) % &group.n;
     let base = ((&b % &group.n) + &group.n - kv) % &group.n;
     let exponent = BigUint::from_bytes_be(input.a) + &u * &x;
@@ -256,6 +308,7 @@ mod tests {
             a: &a,
             a_pub: &a_pub,
             b_pub: &b_pub,
+            origin: VerifierOrigin::EspSrp,
         };
         let client = client_proofs(&input).expect("client side");
         let device_key = device_key(&verifier, &b, &a_pub, &b_pub).expect("device side");
@@ -290,6 +343,7 @@ mod tests {
             a: &a,
             a_pub: &a_pub,
             b_pub: &b_pub,
+            origin: VerifierOrigin::EspSrp,
         };
         let proofs = client_proofs(&input).expect("proofs");
         assert_eq!(proofs.key.to_vec(), bytes("session_key"), "K = H(S)");
@@ -315,6 +369,7 @@ mod tests {
                 a: &[0x81; 32],
                 a_pub: &a_pub,
                 b_pub: &b_pub,
+                origin: VerifierOrigin::EspSrp,
             };
             assert!(client_proofs(&input).is_err(), "B of {} bytes", b_pub.len());
         }

@@ -234,6 +234,31 @@ def sec2():
     }
 
 
+def sec2_esp_prov():
+    """A verifier as esp_prov's --sec2_gen_cred makes it. srp6a.py's calculate_x hashes the salt
+    and the inner digest H(I | ":" | p) after long_to_bytes, which drops leading zero bytes; for
+    a password whose inner digest starts with 0x00 that gives another verifier than esp_srp.c's
+    full 64-byte digest. The password here is the first `label-N` with such a digest."""
+    username = b"wifiprov"
+    password = next(
+        p for p in (f"label-{i}".encode() for i in range(100000)) if H(username, b":", p)[0] == 0
+    )
+    salt = bytes.fromhex("3d8a2b7c4e1f9a6b5c0d2e8f7a1b3c4d")
+    inner = H(username, b":", password)
+    x_esp_prov = int.from_bytes(
+        H(minimal(int.from_bytes(salt, "big")), minimal(int.from_bytes(inner, "big"))), "big"
+    )
+    x_esp_srp = int.from_bytes(H(salt, inner), "big")
+    assert x_esp_prov != x_esp_srp
+    return {
+        "username": username.decode(),
+        "password": password.decode(),
+        "salt": salt.hex(),
+        "esp_prov_verifier": minimal(pow(G, x_esp_prov, N)).hex(),
+        "esp_srp_verifier": minimal(pow(G, x_esp_srp, N)).hex(),
+    }
+
+
 def sec0():
     return {
         "cmd": session_data(0, 10, sec_payload(0, 20, b"")).hex(),
@@ -259,4 +284,4 @@ def wifi():
     }
 
 
-print(json.dumps({"sec0": sec0(), "sec1": sec1(), "sec2": sec2(), "wifi": wifi()}, indent=2))
+print(json.dumps({"sec0": sec0(), "sec1": sec1(), "sec2": sec2(), "sec2_esp_prov": sec2_esp_prov(), "wifi": wifi()}, indent=2))

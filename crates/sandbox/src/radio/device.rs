@@ -29,7 +29,7 @@ use companion_espprov::wifi::config::{
 };
 use companion_espprov::wifi::ctrl::{CtrlRequest, CtrlResponse};
 use companion_espprov::wifi::scan::{AccessPoint, ScanKind, ScanRequest, ScanResponse};
-use companion_espprov::{DeviceSecurity, DeviceSession, Sec2Credentials, Secret};
+use companion_espprov::{DeviceSecurity, DeviceSession, Sec2Credentials, Secret, VerifierOrigin};
 use rand::rngs::StdRng;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -170,10 +170,16 @@ impl Device {
                 username,
                 password,
                 patch,
+                origin,
             } => {
                 let mut salt = [0u8; 16];
                 rand::Rng::fill_bytes(&mut rng, &mut salt);
-                let credentials = Sec2Credentials::derive(username.as_bytes(), password, &salt);
+                if *origin == VerifierOrigin::EspProv {
+                    // esp_prov's salts are Python ints: never a leading zero byte.
+                    salt[0] |= 0x01;
+                }
+                let credentials =
+                    Sec2Credentials::derive_as(*origin, username.as_bytes(), password, &salt);
                 DeviceSecurity::Sec2 {
                     credentials,
                     patch: *patch,

@@ -6,7 +6,9 @@ use std::time::Duration;
 use companion_espprov::proto::wifi_constants::WifiAuthMode;
 use companion_espprov::wifi::config::{FailReason, WifiCredentials};
 use companion_espprov::wifi::scan::AccessPoint;
-use companion_espprov::{Passphrase, Password, Pop, Sec2Patch, Secret, SecurityScheme};
+use companion_espprov::{
+    Passphrase, Password, Pop, Sec2Patch, Secret, SecurityScheme, VerifierOrigin,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -34,6 +36,9 @@ pub enum SecuritySpec {
         password: Password,
         /// The nonce rule advertised as `sec_patch_ver`.
         patch: Sec2Patch,
+        /// The tool that made the device's verifier (esp_prov's differs for about one password
+        /// in 256).
+        origin: VerifierOrigin,
     },
 }
 
@@ -50,6 +55,18 @@ impl SecuritySpec {
             username: username.into(),
             password: password.into(),
             patch: Sec2Patch::Counter,
+            origin: VerifierOrigin::EspSrp,
+        }
+    }
+
+    /// Security 2 whose salt and verifier were made with esp_prov's `--sec2_gen_cred` (the
+    /// tool ESP-IDF's documentation names) rather than on the device.
+    pub fn sec2_from_esp_prov(username: impl Into<String>, password: impl Into<Password>) -> Self {
+        Self::Sec2 {
+            username: username.into(),
+            password: password.into(),
+            patch: Sec2Patch::Counter,
+            origin: VerifierOrigin::EspProv,
         }
     }
 
