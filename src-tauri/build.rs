@@ -6,10 +6,10 @@
 
 use companion_model::{
     ActivityExport, ActivityList, AppInfoRequest, Command, DeviceGet, FleetBulkEdit, FleetList,
-    ProfileList, ProfileRemove, ProfileSave, ProfileUse, ProvisionAct, ProvisionHistory,
-    ProvisionNetwork, ProvisionScan, ProvisionStart, RawLog, RawLogExport, SandboxOutage,
-    ShadowClearDesired, ShadowEdit, ShadowOpen, TelemetryChart, TelemetryFollow, VaultImport,
-    VaultList, VaultRemove, WatchConnection,
+    NetworkForget, NetworksList, ProfileList, ProfileRemove, ProfileSave, ProfileUse, ProvisionAct,
+    ProvisionHistory, ProvisionNetwork, ProvisionScan, ProvisionStart, RawLog, RawLogExport,
+    SandboxOutage, ShadowClearDesired, ShadowEdit, ShadowOpen, TelemetryChart, TelemetryFollow,
+    VaultImport, VaultList, VaultRemove, WatchConnection,
 };
 
 fn main() {
@@ -39,6 +39,8 @@ fn main() {
         ProvisionNetwork::NAME,
         ProvisionAct::NAME,
         ProvisionHistory::NAME,
+        NetworksList::NAME,
+        NetworkForget::NAME,
         ActivityList::NAME,
         ActivityExport::NAME,
     ]);

@@ -4,11 +4,12 @@
 use companion_model::{
     ActivityEvent, ActivityExport, ActivityList, AppInfo, AppInfoRequest, AttemptView, AuditEntry,
     BulkResult, Chart, Command, DeviceDetail, DeviceGet, EditSummary, ExportedFile, FleetBulkEdit,
-    FleetList, FleetWindow, IdentitySummary, IpcError, ProfileList, ProfileRemove, ProfileSave,
-    ProfileSummary, ProfileUse, ProfilesView, ProvisionAct, ProvisionHistory, ProvisionNetwork,
-    ProvisionScan, ProvisionStart, RawEntry, RawLog, RawLogExport, SandboxOutage, ScanReply,
-    ShadowClearDesired, ShadowEdit, ShadowOpen, ShadowPanel, TelemetryChart, TelemetryFollow,
-    VaultImport, VaultList, VaultRemove, VaultView, WatchConnection, names_match,
+    FleetList, FleetWindow, IdentitySummary, IpcError, NetworkForget, NetworksList, ProfileList,
+    ProfileRemove, ProfileSave, ProfileSummary, ProfileUse, ProfilesView, ProvisionAct,
+    ProvisionHistory, ProvisionNetwork, ProvisionScan, ProvisionStart, RawEntry, RawLog,
+    RawLogExport, RememberedNetwork, SandboxOutage, ScanReply, ShadowClearDesired, ShadowEdit,
+    ShadowOpen, ShadowPanel, TelemetryChart, TelemetryFollow, VaultImport, VaultList, VaultRemove,
+    VaultView, WatchConnection, names_match,
 };
 use tauri::{AppHandle, State};
 
@@ -263,6 +264,25 @@ pub async fn provision_history(
     request: ProvisionHistory,
 ) -> Result<Vec<AuditEntry>, IpcError> {
     shell.provision_history(request.limit).await
+}
+
+registered_as!(NetworksList, networks_list);
+#[tauri::command]
+pub async fn networks_list(
+    shell: State<'_, Shell>,
+    request: NetworksList,
+) -> Result<Vec<RememberedNetwork>, IpcError> {
+    let NetworksList {} = request;
+    shell.networks_list().await
+}
+
+registered_as!(NetworkForget, network_forget);
+#[tauri::command]
+pub async fn network_forget(
+    shell: State<'_, Shell>,
+    request: NetworkForget,
+) -> Result<(), IpcError> {
+    shell.network_forget(&request.ssid).await
 }
 
 registered_as!(ActivityList, activity_list);

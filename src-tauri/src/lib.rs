@@ -18,6 +18,8 @@ pub use shell::Shell;
 /// Builds and runs the app until its last window closes.
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
+    // Before the async runtime starts its threads: they must share one session keyring.
+    companion_core::vault::join_session_keyring_early();
     init_logging();
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
@@ -56,6 +58,8 @@ pub fn run() {
             commands::provision_network,
             commands::provision_act,
             commands::provision_history,
+            commands::networks_list,
+            commands::network_forget,
             commands::activity_list,
             commands::activity_export
         ])

@@ -26,6 +26,8 @@ pub struct Shell {
     engine: tokio::sync::Mutex<Option<Engine>>,
     settings: tokio::sync::Mutex<Option<Settings>>,
     attempts: provision::Attempts,
+    /// Networks to remember once an attempt's device has joined them.
+    to_remember: provision::ToRemember,
     last_connection: tokio::sync::Mutex<Option<(ConnectionState, String)>>,
     /// The device whose live telemetry the window shows.
     followed: Mutex<Option<String>>,
@@ -52,6 +54,7 @@ impl Shell {
             engine: tokio::sync::Mutex::new(None),
             settings: tokio::sync::Mutex::new(None),
             attempts: provision::Attempts::default(),
+            to_remember: provision::ToRemember::default(),
             last_connection: tokio::sync::Mutex::new(None),
             followed: Mutex::new(None),
         }
@@ -74,7 +77,11 @@ impl Shell {
             data_dir: self.data_dir.display().to_string(),
             platform: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
             broker: self.broker_mode(),
-            radio: RadioMode::None,
+            radio: match self.broker_mode() {
+                BrokerMode::Sandbox => RadioMode::Simulated,
+                BrokerMode::AwsIot | BrokerMode::Mqtt => RadioMode::Bluetooth,
+                BrokerMode::None => RadioMode::None,
+            },
         }
     }
 

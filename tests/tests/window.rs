@@ -49,6 +49,7 @@ async fn scenario(window: &AppWindow) -> Result<(), String> {
     }
     about_panel_shows_the_backends_facts(window).await?;
     vault_imports_and_removes_a_certificate(window).await?;
+    the_remembered_network_is_listed_and_forgotten(window).await?;
     theme_switches_and_is_remembered(window).await?;
     keyboard_shortcuts_change_the_page(window).await?;
     narrow_window_moves_navigation_to_the_bottom(window).await?;
@@ -253,12 +254,17 @@ async fn a_device_is_provisioned_through_the_wizard(window: &AppWindow) -> Resul
         .map_err(|e| format!("a wrong password fails the station step: {e}"))?;
     window.screenshot("provision-wrong-password").await?;
     window
+        .eval("document.querySelector('#network-form').scrollIntoView({block: 'center'})")
+        .await?;
+    window.screenshot("provision-network-form").await?;
+    window
         .find("#network-password")
         .await?
         .clear()
         .await
         .map_err(|e| format!("clear the password: {e}"))?;
     type_into(window, "#network-password", "provision-me").await?;
+    click(window, "#network-remember").await?;
     click(window, "#network-join").await?;
     window
         .wait_for_value(
@@ -424,6 +430,41 @@ async fn visit(window: &AppWindow, slug: &str, title: &str) -> Result<(), String
 
 /// The vault imports a certificate and its key (the files a backend reads, as the file dialog
 /// would hand them over), lists it with its expiry, and removes it from the OS keyring.
+/// The wizard remembered the workshop network (its password in the keyring) once the plug had
+/// joined it; Settings lists it by name and forgets it.
+async fn the_remembered_network_is_listed_and_forgotten(window: &AppWindow) -> Result<(), String> {
+    visit(window, "fleet", "Fleet").await?;
+    visit(window, "settings", "Settings").await?;
+    window
+        .wait_for_value(
+            "document.querySelector('#networks-list li[data-ssid=\"Workshop\"]') !== null",
+            json!(true),
+        )
+        .await
+        .map_err(|e| format!("the remembered network is listed: {e}"))?;
+    let listed = window
+        .eval("document.querySelector('#networks-list').textContent")
+        .await?;
+    if listed
+        .as_str()
+        .is_some_and(|text| text.contains("provision-me"))
+    {
+        return Err("the password is shown in the list".into());
+    }
+    window
+        .eval("document.querySelector('#networks-title').scrollIntoView({block: 'start'})")
+        .await?;
+    window.screenshot("settings-networks").await?;
+    click(window, "#networks-list li[data-ssid=\"Workshop\"] button").await?;
+    window
+        .wait_for_value(
+            "document.querySelector('#networks-empty') !== null",
+            json!(true),
+        )
+        .await
+        .map_err(|e| format!("the network is forgotten: {e}"))
+}
+
 async fn vault_imports_and_removes_a_certificate(window: &AppWindow) -> Result<(), String> {
     let dir = window.expected_data_dir().join("e2e-identity");
     std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;

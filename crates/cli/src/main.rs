@@ -120,6 +120,8 @@ impl CliError {
 }
 
 fn main() -> ExitCode {
+    // Before the async runtime starts its threads: they must share one session keyring.
+    companion_core::vault::join_session_keyring_early();
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Runtime::new() {

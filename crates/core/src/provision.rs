@@ -6,6 +6,7 @@
 //! * [`fleet`]: CreateCertificateFromCsr and RegisterThing ([`fleet::FleetProvisioner`]).
 //! * [`csr`]: the device's CSR checked (signature, key strength) before it is sent.
 //! * [`audit`]: the record of every attempt.
+//! * [`networks`]: Wi-Fi networks remembered when the user asks (passwords in the keyring).
 //! * [`ble`]: Bluetooth LE through btleplug ([`ble::BleRadio`], or [`ble::OnDemandBleRadio`],
 //!   which opens the system's radio when first used).
 //! * [`softap`]: the device's own access point over HTTP ([`softap::SoftApRadio`]).
@@ -38,6 +39,7 @@ pub mod ble;
 pub mod csr;
 pub mod fleet;
 pub mod flow;
+pub mod networks;
 #[cfg(feature = "local-sandbox")]
 pub mod simulated;
 pub mod softap;

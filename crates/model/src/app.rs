@@ -52,7 +52,7 @@ impl BuildProfile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RadioMode {
-    /// No radio is in use: provisioning is not part of this build yet.
+    /// No radio is in use (no engine is running).
     None,
     /// The operating system's Bluetooth LE adapter.
     Bluetooth,

@@ -29,9 +29,10 @@ pub use fleet::{
     Presence, ThingSummary,
 };
 pub use provision::{
-    AttemptAction, AttemptOutcome, AttemptView, AuditEntry, NetworkView, ProvisionAct,
-    ProvisionChanged, ProvisionHistory, ProvisionNetwork, ProvisionScan, ProvisionStart, Remedy,
-    ScanReply, ScannedDevice, StepStatus, StepView, WifiInput,
+    AttemptAction, AttemptOutcome, AttemptView, AuditEntry, NetworkForget, NetworkView,
+    NetworksList, ProvisionAct, ProvisionChanged, ProvisionHistory, ProvisionNetwork,
+    ProvisionScan, ProvisionStart, Remedy, RememberedNetwork, ScanReply, ScannedDevice, StepStatus,
+    StepView, WifiInput,
 };
 pub use settings::{
     Expiry, IdentitySummary, ProfileForm, ProfileKind, ProfileList, ProfileRemove, ProfileSave,
@@ -129,6 +130,8 @@ mod tests {
             ProvisionAct::NAME,
             ProvisionChanged::NAME,
             ProvisionHistory::NAME,
+            NetworksList::NAME,
+            NetworkForget::NAME,
             ActivityList::NAME,
             ActivityExport::NAME,
             FleetBulkEdit::NAME,

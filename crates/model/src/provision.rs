@@ -59,8 +59,11 @@ impl Command for ProvisionStart {
 pub struct WifiInput {
     /// The SSID.
     pub ssid: String,
-    /// The passphrase (empty for an open network).
+    /// The passphrase (empty for an open network, or to use the remembered one).
     pub passphrase: Secret,
+    /// Remember this network's password in the OS keyring for the next devices.
+    #[serde(default)]
+    pub remember: bool,
 }
 
 /// Sends the network an attempt waits for (or a corrected password after a failure).
@@ -190,6 +193,9 @@ pub struct NetworkView {
     pub secured: bool,
     /// The security, in words.
     pub security: String,
+    /// Whether its password is remembered (leave the password empty to use it).
+    #[serde(default)]
+    pub remembered: bool,
 }
 
 /// How an attempt stands.
@@ -253,4 +259,34 @@ pub struct AuditEntry {
     pub error: Option<String>,
     /// Each step as JSON text (`[{"step", "state", "detail"}]`).
     pub steps: String,
+}
+
+/// Lists the Wi-Fi networks whose passwords are remembered (names only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworksList {}
+
+impl Command for NetworksList {
+    const NAME: &'static str = "networks_list";
+    type Reply = Vec<RememberedNetwork>;
+}
+
+/// A remembered network: its name and when; never its password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedNetwork {
+    /// The SSID.
+    pub ssid: String,
+    /// When it was remembered, epoch ms.
+    pub remembered_ms: i64,
+}
+
+/// Forgets a remembered network and its password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkForget {
+    /// The SSID.
+    pub ssid: String,
+}
+
+impl Command for NetworkForget {
+    const NAME: &'static str = "network_forget";
+    type Reply = ();
 }

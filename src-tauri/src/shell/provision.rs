@@ -1,21 +1,23 @@
 //! The provisioning calls: scan, start an attempt, answer it, the audit trail. Each attempt's
 //! progress is forwarded to the window as `provision-changed`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use companion_core::provision::flow::{
     self, AttemptHandle, Outcome, Proof, Remedy as FlowRemedy, Step, StepState, WifiChoice,
 };
+use companion_core::provision::networks::{Networks, NetworksError};
 use companion_core::provision::{Discovered, TransportKind};
+use companion_core::telemetry::now_ms;
 use companion_espprov::{Passphrase, Password, Pop};
 use companion_mobile::{BlePermissionState, CompanionMobileExt};
 use companion_model::{
     AttemptAction, AttemptOutcome, AttemptView, AuditEntry, ErrorCode, IpcError, NetworkView,
-    ProvisionChanged, ProvisionStart, Remedy, ScanReply, ScannedDevice, StepStatus, StepView,
-    WifiInput,
+    ProvisionChanged, ProvisionStart, Remedy, RememberedNetwork, ScanReply, ScannedDevice,
+    StepStatus, StepView, WifiInput,
 };
-use tauri::AppHandle;
+use tauri::{AppHandle, Manager};
 
 use super::{Shell, sentence};
 use crate::events::emit;
@@ -25,6 +27,10 @@ const SCAN_WINDOW: Duration = Duration::from_secs(2);
 
 /// The attempts of this run of the app, by audit id.
 pub type Attempts = tokio::sync::Mutex<HashMap<i64, AttemptHandle>>;
+
+/// The network each attempt should remember once its device has joined it (the user ticked
+/// "Remember this network"; a wrong password is never remembered).
+pub type ToRemember = tokio::sync::Mutex<HashMap<i64, WifiChoice>>;
 
 impl Shell {
     /// Scans the engine's radio; for Bluetooth LE, after making sure the app may use it
@@ -77,16 +83,35 @@ impl Shell {
             password: request.password.map(|p| Password::from(p.0)),
             scheme: None,
         };
+        let wifi = match request.wifi {
+            Some(wifi) => Some(self.wifi_choice(wifi).await?),
+            None => None,
+        };
         let handle = provisioning
-            .start(device, proof, request.wifi.map(wifi_choice))
+            .start(
+                device,
+                proof,
+                wifi.as_ref().map(|(choice, _)| choice.clone()),
+            )
             .await
             .map_err(|error| IpcError::new(ErrorCode::Internal, sentence(&error.to_string())))?;
         let mut view = handle.view();
-        let first = attempt_view(&view.borrow_and_update());
+        let mut remembered = self.remembered_ssids().await;
+        let first = attempt_view(&view.borrow_and_update(), &remembered);
         self.attempts.lock().await.insert(first.id, handle);
+        if let Some((choice, true)) = wifi {
+            self.to_remember.lock().await.insert(first.id, choice);
+        }
         tauri::async_runtime::spawn(async move {
             loop {
-                let attempt = attempt_view(&view.borrow_and_update());
+                let current = view.borrow_and_update().clone();
+                if matches!(current.state(Step::WifiStatus), StepState::Passed(_)) {
+                    let shell = app.state::<Shell>();
+                    if shell.remember_joined(current.id).await {
+                        remembered = shell.remembered_ssids().await;
+                    }
+                }
+                let attempt = attempt_view(&current, &remembered);
                 if let Err(error) = emit(&app, &ProvisionChanged { attempt }) {
                     tracing::warn!(%error, "provisioning progress not delivered to the window");
                 }
@@ -101,11 +126,106 @@ impl Shell {
     /// Sends the network an attempt waits for.
     pub async fn provision_network(&self, attempt: i64, wifi: WifiInput) -> Result<(), IpcError> {
         let handle = self.attempt(attempt).await?;
-        if handle.choose_network(wifi_choice(wifi)).await {
+        let (choice, remember) = self.wifi_choice(wifi).await?;
+        {
+            let mut to_remember = self.to_remember.lock().await;
+            if remember {
+                to_remember.insert(attempt, choice.clone());
+            } else {
+                to_remember.remove(&attempt);
+            }
+        }
+        if handle.choose_network(choice).await {
             Ok(())
         } else {
             Err(finished(attempt))
         }
+    }
+
+    /// The remembered networks, names only.
+    pub async fn networks_list(&self) -> Result<Vec<RememberedNetwork>, IpcError> {
+        let networks = self.networks().await?;
+        let list = networks.list().await.map_err(networks_error)?;
+        Ok(list
+            .into_iter()
+            .map(|n| RememberedNetwork {
+                ssid: n.ssid,
+                remembered_ms: n.remembered_ms,
+            })
+            .collect())
+    }
+
+    /// Forgets a remembered network and its password.
+    pub async fn network_forget(&self, ssid: &str) -> Result<(), IpcError> {
+        let networks = self.networks().await?;
+        if networks.forget(ssid).await.map_err(networks_error)? {
+            Ok(())
+        } else {
+            Err(IpcError::new(
+                ErrorCode::NotFound,
+                format!("“{ssid}” is not remembered."),
+            ))
+        }
+    }
+
+    /// The network to send: an empty password for a remembered network means its remembered
+    /// one. Also says whether to remember it once the device has joined.
+    async fn wifi_choice(&self, wifi: WifiInput) -> Result<(WifiChoice, bool), IpcError> {
+        let mut passphrase = Passphrase::from(wifi.passphrase.0);
+        if passphrase.is_empty()
+            && let Ok(networks) = self.networks().await
+            && let Some(remembered) = networks
+                .passphrase(&wifi.ssid)
+                .await
+                .map_err(networks_error)?
+        {
+            passphrase = remembered;
+        }
+        let choice = WifiChoice {
+            ssid: wifi.ssid,
+            passphrase,
+        };
+        Ok((choice, wifi.remember))
+    }
+
+    /// Remembers the network attempt `id` asked to remember, now that its device joined it.
+    async fn remember_joined(&self, id: i64) -> bool {
+        let Some(choice) = self.to_remember.lock().await.remove(&id) else {
+            return false;
+        };
+        let remembered = match self.networks().await {
+            Ok(networks) => networks
+                .remember(&choice.ssid, &choice.passphrase, now_ms())
+                .await
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.message),
+        };
+        match remembered {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "the network could not be remembered");
+                false
+            }
+        }
+    }
+
+    /// The SSIDs with a remembered password (none without a keyring).
+    async fn remembered_ssids(&self) -> BTreeSet<String> {
+        let Ok(networks) = self.networks().await else {
+            return BTreeSet::new();
+        };
+        match networks.list().await {
+            Ok(list) => list.into_iter().map(|n| n.ssid).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "the remembered networks cannot be read");
+                BTreeSet::new()
+            }
+        }
+    }
+
+    async fn networks(&self) -> Result<Networks, IpcError> {
+        let settings = self.settings.lock().await;
+        settings.as_ref().ok_or_else(super::unavailable)?.networks()
     }
 
     /// Retries or cancels an attempt.
@@ -203,14 +323,16 @@ fn finished(attempt: i64) -> IpcError {
     )
 }
 
-fn wifi_choice(wifi: WifiInput) -> WifiChoice {
-    WifiChoice {
-        ssid: wifi.ssid,
-        passphrase: Passphrase::from(wifi.passphrase.0),
-    }
+fn networks_error(error: NetworksError) -> IpcError {
+    let code = match error {
+        NetworksError::InvalidSsid(_) => ErrorCode::InvalidInput,
+        NetworksError::Vault(_) => ErrorCode::Unavailable,
+        NetworksError::Store(_) => ErrorCode::Internal,
+    };
+    IpcError::new(code, sentence(&error.to_string()))
 }
 
-fn attempt_view(view: &flow::AttemptView) -> AttemptView {
+fn attempt_view(view: &flow::AttemptView, remembered: &BTreeSet<String>) -> AttemptView {
     AttemptView {
         id: view.id,
         device: ScannedDevice {
@@ -231,6 +353,7 @@ fn attempt_view(view: &flow::AttemptView) -> AttemptView {
                 rssi: n.rssi,
                 secured: n.secured,
                 security: n.security.clone(),
+                remembered: remembered.contains(&n.ssid),
             })
             .collect(),
         outcome: match &view.outcome {

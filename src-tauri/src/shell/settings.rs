@@ -8,6 +8,7 @@ use companion_core::profile::{
     AwsIot, AwsTransport, CaSource, Mqtt, MqttTls, Profile, Target, identity_names,
 };
 use companion_core::profiles::{Identities, Profiles, ProfilesError, password_name, summary};
+use companion_core::provision::networks::Networks;
 use companion_core::store::Store;
 use companion_core::vault::{AsyncVault, ExpiryStatus, IdentityRef, KeyAlgorithm, Sensitive};
 use companion_model::{
@@ -63,6 +64,17 @@ impl Settings {
     /// The keyring, when one is usable.
     pub fn vault(&self) -> Option<AsyncVault> {
         self.vault.as_ref().ok().cloned()
+    }
+
+    /// The remembered Wi-Fi networks (their passwords in the keyring), when a keyring is usable.
+    pub fn networks(&self) -> Result<Networks, IpcError> {
+        match &self.vault {
+            Ok(vault) => Ok(Networks::new(self.store.clone(), vault.clone())),
+            Err(reason) => Err(IpcError::new(
+                ErrorCode::Unavailable,
+                format!("Networks cannot be remembered without the OS keyring: {reason}"),
+            )),
+        }
     }
 
     fn identities(&self) -> Result<Identities, IpcError> {

@@ -3,6 +3,7 @@
 mod about_panel;
 mod icon;
 mod nav_bar;
+mod networks_panel;
 mod not_built;
 mod profiles_panel;
 mod raw_log_panel;
@@ -15,6 +16,7 @@ mod vault_panel;
 pub use about_panel::{AboutPanel, AboutPanelProps};
 pub use icon::{Icon, IconName, IconProps};
 pub use nav_bar::{NavBar, NavBarProps};
+pub use networks_panel::NetworksPanel;
 pub use not_built::{NotBuilt, NotBuiltProps};
 pub use profiles_panel::{
     OutageSwitch, ProfileEditor, ProfileEditorProps, ProfilesPanel, ProfilesPanelProps,

@@ -18,8 +18,6 @@ use crate::provisioning::{
     Attempts, AttemptsAction, ScanFilter, ScanList, bars, parse_qr, visible,
 };
 
-/// After a failed scan (no Bluetooth, no permission), how long the continuous scan waits.
-const RETRY_AFTER_MS: i32 = 5_000;
 /// While an attempt is working, how often the continuous scan looks whether it may go on.
 const PAUSED_CHECK_MS: i32 = 1_000;
 
@@ -38,6 +36,8 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
     let radio = use_state(String::new);
     let scanning = use_state(|| false);
     let failure = use_state(|| None::<IpcError>);
+    // Kept apart: a scan that works must not wipe a start's error, nor the other way round.
+    let scan_failure = use_state(|| None::<IpcError>);
     let selected = use_state(BTreeSet::<String>::new);
     let attempts = use_reducer(Attempts::default);
     let focus = use_state(|| None::<i64>);
@@ -51,6 +51,7 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
     let password = use_node_ref();
     let batch_ssid = use_node_ref();
     let batch_pass = use_node_ref();
+    let batch_remember = use_node_ref();
     let qr_note = use_state(|| None::<Result<String, String>>);
 
     let scan_once = {
@@ -58,7 +59,7 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
             scan_list.dispatcher(),
             radio.clone(),
             scanning.clone(),
-            failure.clone(),
+            scan_failure.clone(),
         );
         move || {
             let (scan_list, radio, scanning, failure) = (
@@ -101,7 +102,7 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
     let paused = use_mut_ref(|| false);
     *paused.borrow_mut() = attempts.any_running();
     {
-        let (scan, scan_once) = (scan.clone(), scan_once.clone());
+        let (scan_once, continuous) = (scan_once.clone(), continuous.clone());
         let paused = paused.clone();
         use_effect_with(*continuous, move |on| {
             let alive = Rc::new(Cell::new(true));
@@ -112,12 +113,15 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
                         if *paused.borrow() {
                             sleep_ms(PAUSED_CHECK_MS).await;
                         } else if !scan_once().await {
-                            sleep_ms(RETRY_AFTER_MS).await;
+                            // No radio or no permission: say so once and stop, rather than ask
+                            // again and again; "Scan again" tries when the user wants.
+                            if alive.get() {
+                                continuous.set(false);
+                            }
+                            break;
                         }
                     }
                 });
-            } else {
-                scan.emit(());
             }
             move || alive.set(false)
         });
@@ -151,6 +155,7 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
             password.clone(),
             batch_ssid.clone(),
             batch_pass.clone(),
+            batch_remember.clone(),
         );
         Callback::from(move |batch: bool| {
             let chosen: Vec<ScannedDevice> = scan_list
@@ -170,6 +175,10 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
             let wifi = batch.then(|| WifiInput {
                 ssid: text(&refs.3),
                 passphrase: Secret(text(&refs.4)),
+                remember: refs
+                    .5
+                    .cast::<HtmlInputElement>()
+                    .is_some_and(|i| i.checked()),
             });
             if wifi.as_ref().is_some_and(|w| w.ssid.trim().is_empty()) {
                 failure.set(Some(IpcError::new(
@@ -331,8 +340,8 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
                     </select>
                     <label class="check"><input type="checkbox" id="scan-hide-provisioned" checked={filter.hide_provisioned} onchange={on_hide} />{ "Hide provisioned" }</label>
                 </div>
-                if let Some(error) = &*failure {
-                    <p class="error" role="alert" id="provision-error">{ &error.message }</p>
+                if let Some(error) = &*scan_failure {
+                    <p class="error" role="alert" id="scan-error">{ &error.message }</p>
                 }
                 if radio.starts_with("Simulated") {
                     <p class="notice small" id="sandbox-labels">
@@ -362,6 +371,9 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
                         <label>{ "Username" }<input ref={username} id="provision-username" class="input" placeholder="wifiprov" /></label>
                         <label>{ "Password" }<input ref={password} id="provision-password" class="input" type="password" autocomplete="off" /></label>
                     </details>
+                    if let Some(error) = &*failure {
+                        <p class="error" role="alert" id="provision-error">{ &error.message }</p>
+                    }
                     <div class="buttons">
                         <button type="button" class="button primary" id="provision-start" onclick={ let start = start.clone(); Callback::from(move |_: MouseEvent| start.emit(false)) }>
                             { format!("Provision {}", plural(selected.len())) }
@@ -370,7 +382,8 @@ pub fn ProvisionPage(props: &ProvisionPageProps) -> Html {
                     <details class="batch">
                         <summary class="small">{ "Batch: the same network for every selected device" }</summary>
                         <label>{ "Network name" }<input ref={batch_ssid} id="batch-ssid" class="input" /></label>
-                        <label>{ "Network password" }<input ref={batch_pass} id="batch-pass" class="input" type="password" autocomplete="off" /></label>
+                        <label>{ "Network password" }<input ref={batch_pass} id="batch-pass" class="input" type="password" autocomplete="off" placeholder="Leave empty for a remembered network" /></label>
+                        <label class="check"><input ref={batch_remember} type="checkbox" id="batch-remember" />{ "Remember this network" }</label>
                         <button type="button" class="button" id="batch-start" onclick={ let start = start.clone(); Callback::from(move |_: MouseEvent| start.emit(true)) }>{ "Provision all selected" }</button>
                     </details>
                 </div>
@@ -598,11 +611,13 @@ pub fn NetworkChooser(props: &NetworkChooserProps) -> Html {
     });
     let passphrase = use_node_ref();
     let manual = use_node_ref();
+    let remember = use_node_ref();
     let onsubmit = {
-        let (ssid, passphrase, manual, on_send) = (
+        let (ssid, passphrase, manual, remember, on_send) = (
             ssid.clone(),
             passphrase.clone(),
             manual.clone(),
+            remember.clone(),
             props.on_send.clone(),
         );
         Callback::from(move |event: SubmitEvent| {
@@ -623,9 +638,16 @@ pub fn NetworkChooser(props: &NetworkChooserProps) -> Html {
             on_send.emit(WifiInput {
                 ssid: chosen,
                 passphrase: Secret(secret),
+                remember: remember
+                    .cast::<HtmlInputElement>()
+                    .is_some_and(|i| i.checked()),
             });
         })
     };
+    let chosen_is_remembered = props
+        .networks
+        .iter()
+        .any(|n| n.ssid == *ssid && n.remembered);
     html! {
         <form class="form networks" id="network-form" {onsubmit}>
             <fieldset class="choices">
@@ -638,12 +660,16 @@ pub fn NetworkChooser(props: &NetworkChooserProps) -> Html {
                             <span>{ &network.ssid }</span>
                             { signal(bars(Some(network.rssi)), Some(network.rssi)) }
                             <span class="small muted">{ if network.secured { format!("secured · {}", network.security) } else { "open".to_owned() } }</span>
+                            if network.remembered {
+                                <span class="badge small" title="Its password is remembered">{ "remembered" }</span>
+                            }
                         </label>
                     }
                 }) }
             </fieldset>
             <label>{ "Or type a network name" }<input ref={manual} class="input" id="network-manual" /></label>
-            <label>{ "Password" }<input ref={passphrase} class="input" id="network-password" type="password" autocomplete="off" /></label>
+            <label>{ "Password" }<input ref={passphrase} class="input" id="network-password" type="password" autocomplete="off" placeholder={ if chosen_is_remembered { "Remembered: leave empty to use it" } else { "" } } /></label>
+            <label class="check"><input ref={remember} type="checkbox" id="network-remember" />{ "Remember this network (its password goes to the OS keyring once a device has joined)" }</label>
             <div class="buttons"><button type="submit" class="button primary" id="network-join">{ "Join this network" }</button></div>
         </form>
     }

@@ -1,7 +1,7 @@
 use companion_model::{AppInfo, ConnectionChanged};
 use yew::prelude::*;
 
-use crate::components::{AboutPanel, ProfilesPanel, ThemeSwitch, VaultPanel};
+use crate::components::{AboutPanel, NetworksPanel, ProfilesPanel, ThemeSwitch, VaultPanel};
 use crate::state::Load;
 use crate::theme::ThemePreference;
 
@@ -18,7 +18,7 @@ pub struct SettingsPageProps {
     pub connection: Option<ConnectionChanged>,
 }
 
-/// Appearance, connection profiles, the certificate vault, and about.
+/// Appearance, connection profiles, the certificate vault, remembered networks, and about.
 #[component]
 pub fn SettingsPage(props: &SettingsPageProps) -> Html {
     html! {
@@ -29,6 +29,7 @@ pub fn SettingsPage(props: &SettingsPageProps) -> Html {
             </section>
             <ProfilesPanel connection={props.connection.clone()} />
             <VaultPanel />
+            <NetworksPanel />
             <AboutPanel info={props.app_info.clone()} />
         </div>
     }

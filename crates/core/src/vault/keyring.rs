@@ -298,6 +298,27 @@ fn platform_store(backend: VaultBackend) -> Result<Arc<CredentialStore>, StoreEr
     }
 }
 
+/// Gives the process a session keyring of its own, when it has none, before any thread starts:
+/// call it first thing in `main`.
+///
+/// Linux keeps keyrings in each thread's credentials. A thread that joins a new session
+/// keyring keeps it to itself (threads started earlier do not see it), so when nothing ran
+/// `pam_keyinit` (CI, containers, a service) a key written on one thread can land in the user's
+/// default session keyring and be out of reach — "access denied" — for another thread that
+/// joined its own. Joining once on the main thread, before the async runtime starts its
+/// threads, gives every thread the same session keyring. Elsewhere it does nothing.
+pub fn join_session_keyring_early() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) =
+        linux_keyutils::KeyRing::from_special_id(linux_keyutils::KeyRingIdentifier::Session, true)
+    {
+        tracing::debug!(
+            ?error,
+            "no session keyring could be joined; the kernel keyring may be unusable"
+        );
+    }
+}
+
 /// The kernel keyring store, after making sure the process has its own session keyring.
 ///
 /// Without one (nothing ran `pam_keyinit`, as in CI and containers), the store's first write

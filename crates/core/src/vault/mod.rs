@@ -63,7 +63,7 @@ pub use asynchronous::AsyncVault;
 pub use certificate::{CertificateInfo, EXPIRY_WARNING_DAYS, ExpiryStatus};
 pub use error::VaultError;
 pub use key::KeyAlgorithm;
-pub use keyring::KeyringStore;
+pub use keyring::{KeyringStore, join_session_keyring_early};
 #[cfg(any(test, feature = "memory-store"))]
 pub use memory::MemoryStore;
 pub use sensitive::Sensitive;
