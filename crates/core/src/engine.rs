@@ -709,7 +709,10 @@ mod tests {
         // adapter is a clear NoRadio, never a hang or a panic).
         match provisioning.radio.scan(Duration::from_millis(200)).await {
             Ok(_) => {}
-            Err(crate::provision::TransportError::NoRadio(reason)) => {
+            Err(
+                crate::provision::TransportError::NoRadio(reason)
+                | crate::provision::TransportError::PermissionDenied(reason),
+            ) => {
                 assert!(!reason.is_empty());
             }
             Err(other) => panic!("unexpected: {other:?}"),

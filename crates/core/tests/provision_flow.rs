@@ -369,6 +369,12 @@ async fn drop_then_retry(
         "the cause says the link dropped: {}",
         failure.cause
     );
+    assert!(
+        !failure.cause.contains("rejected"),
+        "a drop is not a wrong proof: {}",
+        failure.cause
+    );
+    assert_eq!(failure.remedy, Remedy::Retry, "{failure:?}");
     assert!(!failure.fix.is_empty(), "and what to do");
     assert!(handle.retry().await);
     let done = tokio::time::timeout(
@@ -641,5 +647,33 @@ async fn a_verifier_made_by_esp_prov_is_matched_for_the_one_password_in_256_wher
     };
     assert_eq!(failure.remedy, Remedy::StartOver);
     handle.cancel().await;
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_while_the_attempt_waits_for_a_network_ends_it_at_once() {
+    let dir = TempDir::new("provision-cancel-input");
+    let engine = engine(&dir).await;
+    let provisioning = engine.provisioning().expect("radio").clone();
+    let plug = plug(&engine).await;
+    let handle = provisioning
+        .start(plug.clone(), sec1(), None)
+        .await
+        .expect("the attempt starts");
+    let waiting = settle(&handle).await;
+    assert_eq!(waiting.state(Step::WifiConfig), &StepState::NeedsInput);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), handle.cancel())
+            .await
+            .expect("cancel does not hang while the attempt waits for the user"),
+        "the attempt was running"
+    );
+    assert_eq!(handle.view().borrow().outcome, Outcome::Cancelled);
+    let radio = engine.sandbox_radio().expect("radio");
+    let mut device = radio.watch(&plug.id).expect("the device");
+    tokio::time::timeout(PATIENCE, device.wait_for(|s| !s.link_open && s.advertising))
+        .await
+        .expect("the device is freed in time")
+        .expect("the device is there");
     engine.shutdown().await;
 }

@@ -120,13 +120,41 @@ pub(super) async fn run(args: &ProvisionArgs, file: &Path) -> Result<(), CliErro
         .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", file.display())))?;
     let rows = parse(&text).map_err(|e| CliError::Failed(format!("{}: {e}", file.display())))?;
     let report_path = args.report.clone().unwrap_or_else(|| report_beside(file));
-    // Refuse an unwritable report before any device is touched.
+    if same_file(&report_path, file) {
+        return Err(CliError::Failed(format!(
+            "the report {} would overwrite the input: name another file with --report",
+            report_path.display()
+        )));
+    }
+    // Refuse an unwritable report before any device is touched (and leave nothing behind if
+    // the batch cannot start).
     std::fs::write(&report_path, b"").map_err(|e| {
         CliError::Failed(format!(
             "cannot write the report {}: {e}",
             report_path.display()
         ))
     })?;
+    let (reports, interrupted) = match run_batch(args, rows).await {
+        Ok(done) => done,
+        Err(error) => {
+            let _ = std::fs::remove_file(&report_path);
+            return Err(error);
+        }
+    };
+    write_report(&report_path, &reports)?;
+    summarize(args.json, &reports, &report_path, interrupted)
+}
+
+/// Whether `a` and `b` name the same file (`b` exists; `a` may not yet).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The Wi-Fi password, the broker connections, then every device.
+async fn run_batch(args: &ProvisionArgs, rows: Vec<Row>) -> Result<(Vec<Report>, bool), CliError> {
     let wifi = super::secrets_wifi(args)?;
     let signal = ShutdownSignal::install()?;
     let cloud = if args.wifi_only {
@@ -138,9 +166,7 @@ pub(super) async fn run(args: &ProvisionArgs, file: &Path) -> Result<(), CliErro
     if let Some(cloud) = cloud {
         cloud.close().await;
     }
-    let (reports, interrupted) = result?;
-    write_report(&report_path, &reports)?;
-    summarize(args.json, &reports, &report_path, interrupted)
+    result
 }
 
 /// Parses and checks the whole input.
@@ -192,12 +218,14 @@ fn parse(text: &[u8]) -> Result<Vec<Row>, String> {
                     .ok_or_else(|| format!("line {line}: sec must be 0, 1 or 2"))?,
             ),
         };
-        let password = cell("password");
+        let pop = cell("pop");
+        // As in a security 2 QR code, a `pop` stands for the password when there is none.
+        let password = cell("password").or_else(|| pop.clone());
         rows.push(Row {
             line,
             device,
             proof: Proof {
-                pop: cell("pop").as_deref().map(Into::into),
+                pop: pop.as_deref().map(Into::into),
                 username: cell("username"),
                 password: password.as_deref().map(Into::into),
                 scheme,
@@ -276,7 +304,6 @@ async fn provision_all(
         });
     }
 
-    let mut signal = Some(signal);
     loop {
         tokio::select! {
             joined = jobs.join_next() => match joined {
@@ -284,14 +311,23 @@ async fn provision_all(
                     print_report(args.json, &report);
                     reports.insert(line, report);
                 }
+                Some(Err(error)) if error.is_cancelled() => {}
                 Some(Err(error)) => {
                     output::error(&format!("a provisioning task failed: {error}"));
                 }
                 None => break,
             },
-            () = wait_signal(&mut signal) => {
+            () = signal.wait_ref() => {
+                if interrupted {
+                    // A second Ctrl-C: stop waiting for the attempts to end.
+                    jobs.abort_all();
+                    break;
+                }
                 interrupted = true;
                 let _ = stop.send(true);
+                if !args.json {
+                    output::line("Cancelling… (Ctrl-C again to stop at once)");
+                }
             }
         }
     }
@@ -302,25 +338,14 @@ async fn provision_all(
             reports.remove(&row.line).unwrap_or_else(|| {
                 Report::without_attempt(
                     row,
-                    "failed",
-                    "its task ended without a result",
+                    "cancelled",
+                    "stopped before its attempt ended",
                     "run it again",
                 )
             })
         })
         .collect();
     Ok((reports, interrupted))
-}
-
-/// Waits for the signal once; afterwards never again.
-async fn wait_signal(signal: &mut Option<ShutdownSignal>) {
-    match signal.as_mut() {
-        Some(waiting) => {
-            waiting.wait_ref().await;
-            *signal = None;
-        }
-        None => std::future::pending().await,
-    }
 }
 
 /// One device: waits for a turn, runs the attempt to its end, and frees the device.
@@ -527,7 +552,7 @@ mod tests {
         .unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].device, "PROV_000001");
-        assert!(rows[0].proof.pop.is_some() && rows[0].proof.password.is_none());
+        assert!(rows[0].proof.pop.is_some(), "a security 1 proof");
         assert!(rows[1].proof.pop.is_none(), "a blank cell is no PoP");
         assert_eq!(rows[1].proof.username.as_deref(), Some("wifiprov"));
         assert_eq!(rows[1].proof.scheme, Some(SecurityScheme::Sec2));
@@ -550,15 +575,24 @@ mod tests {
     }
 
     #[test]
-    fn reports_never_carry_the_proof() {
-        let rows = parse(b"device,pop\nPROV_000001,s3cret-pop\n").unwrap();
-        let report = Report::without_attempt(&rows[0], "not_found", "not seen", "move closer");
+    fn the_report_has_its_documented_columns_and_quotes_what_needs_it() {
+        let rows = parse(b"device\nPROV_000001\n").unwrap();
+        let report =
+            Report::without_attempt(&rows[0], "not_found", "not seen, twice", "move closer");
         let mut writer = csv::Writer::from_writer(Vec::new());
         writer.serialize(&report).unwrap();
         let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
-        assert!(text.starts_with(
-            "device,name,outcome,step,cause,fix,remedy,thing,certificate_id,audit_id,seconds\n"
-        ));
-        assert!(!text.contains("s3cret-pop"), "{text}");
+        assert_eq!(
+            text,
+            "device,name,outcome,step,cause,fix,remedy,thing,certificate_id,audit_id,seconds\n\
+             PROV_000001,,not_found,,\"not seen, twice\",move closer,,,,,\n"
+        );
+    }
+
+    #[test]
+    fn a_pop_stands_for_a_missing_password_as_in_a_qr_code() {
+        let rows = parse(b"device,pop,username\nPROV_000002,light-secret,wifiprov\n").unwrap();
+        assert!(rows[0].proof.password.is_some());
+        assert!(rows[0].proof.pop.is_some());
     }
 }

@@ -1,10 +1,11 @@
 //! Checks a device's certificate signing request before it goes to fleet provisioning: the
 //! request must be well-formed, its signature must verify with the public key it carries
 //! (the device holds the private key), and the key and signature must be ones AWS IoT accepts
-//! for CreateCertificateFromCsr — RSA of at least 2048 bits or an ECC key on NIST P-256, P-384
-//! or P-521, signed with SHA-256, SHA-384 or SHA-512 ("Certificate signing algorithms
-//! supported by AWS IoT"). A refused request is never sent, so no certificate is issued for a
-//! key the device cannot prove or that AWS would turn down.
+//! for CreateCertificateFromCsr (RSA of at least 2048 bits, or ECC on NIST P-256, P-384 or
+//! P-521; RSA or ECDSA with SHA-256, SHA-384 or SHA-512) *and* this app can verify: the
+//! verification runs on ring, which has no P-521 and no ECDSA with SHA-512, so those two are
+//! refused with that reason rather than sent unchecked. A refused request is never sent, so no
+//! certificate is issued for a key the device cannot prove or that AWS would turn down.
 
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::oid_registry::{
@@ -28,8 +29,6 @@ pub enum CsrKey {
     P256,
     /// ECC on NIST P-384.
     P384,
-    /// ECC on NIST P-521.
-    P521,
 }
 
 /// Why a request was refused.
@@ -49,6 +48,11 @@ pub enum CsrError {
     /// The signature does not verify with the request's own key.
     #[error("its signature does not verify with the key it carries ({0})")]
     BadSignature(String),
+    /// AWS IoT would take it, but this app cannot verify it.
+    #[error(
+        "its {0} cannot be verified by this app (it checks RSA, and ECDSA on P-256 or P-384 with SHA-256 or SHA-384): make the device use one of those"
+    )]
+    Unverifiable(String),
 }
 
 /// Checks the DER request `der`; returns its key when AWS IoT would accept it.
@@ -79,7 +83,9 @@ pub fn check(der: &[u8]) -> Result<CsrKey, CsrError> {
             match curve {
                 Some(oid) if oid == OID_EC_P256 => CsrKey::P256,
                 Some(oid) if oid == OID_NIST_EC_P384 => CsrKey::P384,
-                Some(oid) if oid == OID_NIST_EC_P521 => CsrKey::P521,
+                Some(oid) if oid == OID_NIST_EC_P521 => {
+                    return Err(CsrError::Unverifiable("ECC key on NIST P-521".into()));
+                }
                 Some(oid) => return Err(CsrError::WeakKey(format!("ECC on the curve {oid}"))),
                 None => return Err(CsrError::WeakKey("ECC without a named curve".into())),
             }
@@ -92,22 +98,29 @@ pub fn check(der: &[u8]) -> Result<CsrKey, CsrError> {
         }
     };
     let signature = &request.signature_algorithm.algorithm;
-    let accepted: [&Oid<'_>; 6] = [
+    let accepted: [&Oid<'_>; 5] = [
         &OID_PKCS1_SHA256WITHRSA,
         &OID_PKCS1_SHA384WITHRSA,
         &OID_PKCS1_SHA512WITHRSA,
         &OID_SIG_ECDSA_WITH_SHA256,
         &OID_SIG_ECDSA_WITH_SHA384,
-        &OID_SIG_ECDSA_WITH_SHA512,
     ];
+    if *signature == OID_SIG_ECDSA_WITH_SHA512 {
+        return Err(CsrError::Unverifiable(
+            "ECDSA signature with SHA-512".into(),
+        ));
+    }
     if !accepted.contains(&signature) {
         return Err(CsrError::WeakSignature(format!(
             "the algorithm {signature}"
         )));
     }
-    request
-        .verify_signature()
-        .map_err(|e| CsrError::BadSignature(e.to_string()))?;
+    request.verify_signature().map_err(|e| match e {
+        x509_parser::error::X509Error::SignatureUnsupportedAlgorithm => {
+            CsrError::Unverifiable(format!("signature algorithm {signature}"))
+        }
+        other => CsrError::BadSignature(other.to_string()),
+    })?;
     Ok(key)
 }
 
@@ -174,6 +187,28 @@ mod tests {
             matches!(check(&der), Err(CsrError::BadSignature(_))),
             "{:?}",
             check(&der)
+        );
+    }
+
+    #[test]
+    fn what_ring_cannot_verify_is_refused_as_unverifiable_not_as_forged() {
+        let p521 = include_bytes!("../../tests/fixtures/csr/p521.csr.der");
+        assert!(
+            matches!(check(p521), Err(CsrError::Unverifiable(m)) if m.contains("P-521")),
+            "{:?}",
+            check(p521)
+        );
+        let sha512 = include_bytes!("../../tests/fixtures/csr/p256-sha512.csr.der");
+        assert!(
+            matches!(check(sha512), Err(CsrError::Unverifiable(m)) if m.contains("SHA-512")),
+            "{:?}",
+            check(sha512)
+        );
+        let rsa_sha512 = include_bytes!("../../tests/fixtures/csr/rsa-2048-sha512.csr.der");
+        assert_eq!(
+            check(rsa_sha512),
+            Ok(CsrKey::Rsa(2048)),
+            "ring verifies RSA with SHA-512"
         );
     }
 

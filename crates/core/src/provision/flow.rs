@@ -381,6 +381,8 @@ impl Provisioning {
             version: None,
             scheme: None,
             sec2_origin: VerifierOrigin::EspSrp,
+            delivered: false,
+            cancel: cancel.clone(),
             device_info: None,
         };
         tokio::spawn(attempt.run(cancel));
@@ -408,6 +410,10 @@ struct Attempt {
     scheme: Option<SecurityScheme>,
     /// How the device's security 2 verifier was derived, as far as this attempt knows.
     sec2_origin: VerifierOrigin,
+    /// Whether this attempt's certificate reached the device (every install part accepted).
+    delivered: bool,
+    /// Set when the user cancels (read by the credential step before it asks for a certificate).
+    cancel: watch::Receiver<bool>,
     device_info: Option<DeviceInfo>,
 }
 
@@ -422,16 +428,24 @@ impl Attempt {
         let mut next = Some(Step::Connect);
         while let Some(step) = next {
             self.set(step, StepState::Running);
-            let done = tokio::select! {
-                done = self.step(step) => Some(done),
-                _ = cancel.wait_for(|cancelled| *cancelled) => None,
+            let done = if step == Step::Credentials {
+                // Not abandoned half-way: once fleet provisioning has issued a certificate it
+                // must reach the device (the step checks for a cancel before it asks).
+                Some(self.step(step).await)
+            } else {
+                tokio::select! {
+                    done = self.step(step) => Some(done),
+                    _ = cancel.wait_for(|cancelled| *cancelled) => None,
+                }
             };
-            let Some(done) = done else {
+            let Some(done) = done.filter(|_| !*cancel.borrow()) else {
                 // The step's future is gone, and with it the exchange in flight.
-                self.set(
-                    step,
-                    StepState::Skipped("Cancelled before it finished.".into()),
-                );
+                if self.view().state(step) == &StepState::Running {
+                    self.set(
+                        step,
+                        StepState::Skipped("Cancelled before it finished.".into()),
+                    );
+                }
                 self.finish(Outcome::Cancelled, AuditResult::Cancelled)
                     .await;
                 return;
@@ -453,14 +467,18 @@ impl Attempt {
                     self.publish
                         .send_modify(|v| v.outcome = Outcome::Failed(step));
                     self.record(AuditResult::Failed).await;
-                    match self.wait_for_user(step).await {
+                    let resume = tokio::select! {
+                        resume = self.wait_for_user(step) => resume,
+                        _ = cancel.wait_for(|cancelled| *cancelled) => Resume::Stop,
+                    };
+                    match resume {
                         Resume::At(again) => {
                             self.publish.send_modify(|v| v.outcome = Outcome::Running);
                             next = Some(again);
                         }
                         Resume::Stop => {
-                            self.finish(Outcome::Cancelled, AuditResult::Cancelled)
-                                .await;
+                            // Given up after a failure: the audit keeps the failure.
+                            self.finish(Outcome::Cancelled, AuditResult::Failed).await;
                             return;
                         }
                     }
@@ -535,6 +553,10 @@ impl Attempt {
     /// Where to resume `step`: from the link up when the link is gone (whatever the step), or
     /// when a step that needs the secure session lost it.
     fn reconnect_point(&self, step: Step) -> Step {
+        // Waiting for the device in the cloud needs no link (the device has left Bluetooth).
+        if step == Step::Online {
+            return step;
+        }
         if step > Step::Connect
             && (self.link.is_none() || (step > Step::Session && self.session.is_none()))
         {
@@ -639,7 +661,6 @@ impl Attempt {
                 // password esp_prov's `--sec2_gen_cred` makes another verifier (one password in
                 // about 256): try that one on a new link, as the device ended its session.
                 tracing::debug!("security 2 proof refused; trying esp_prov's derivation");
-                self.sec2_origin = VerifierOrigin::EspProv;
                 self.session = None;
                 if let Some(link) = self.link.take() {
                     let _ = link.close().await;
@@ -647,9 +668,12 @@ impl Attempt {
                 self.connect().await?;
                 self.version().await?;
                 match self.handshake_as(VerifierOrigin::EspProv).await {
-                    Ok(_) => Ok(StepState::Passed(
-                        "Security 2 session established (the device's verifier was made by esp_prov).".into(),
-                    )),
+                    Ok(_) => {
+                        self.sec2_origin = VerifierOrigin::EspProv;
+                        Ok(StepState::Passed(
+                            "Security 2 session established (the device's verifier was made by esp_prov).".into(),
+                        ))
+                    }
                     // Neither derivation: the password is wrong; say so as for any device.
                     Err((_, true)) => Err(failure),
                     Err((other, false)) => Err(other),
@@ -716,13 +740,17 @@ impl Attempt {
         let mut request = session
             .start()
             .map_err(|e| (internal(&e.to_string()), false))?;
+        let mut sent = 0;
         loop {
             let answer = self.raw(Endpoint::from_name("prov-session"), request).await;
+            sent += 1;
             let answer = match answer {
                 Ok(answer) => answer,
-                // A device refusing the proof answers with an error or drops the link.
+                // A device refusing the proof (its second message, after the key exchange)
+                // answers with an error or drops the link; a failure before it is the link's.
                 Err(failure)
                     if scheme != SecurityScheme::Sec0
+                        && sent >= 2
                         && !failure.cause.contains("did not answer") =>
                 {
                     return Err((wrong_proof(scheme, Some(failure.cause)), true));
@@ -815,14 +843,15 @@ impl Attempt {
                             self.set(Step::WifiConfig, StepState::Running);
                             break choice;
                         }
-                        Some(Command::Cancel) | None => {
+                        None => {
                             return Err(Failure {
                                 cause: "Cancelled while choosing a network.".into(),
                                 fix: "Start over when ready.".into(),
                                 remedy: Remedy::StartOver,
                             });
                         }
-                        Some(Command::Retry) => {}
+                        // A cancel ends this step through the attempt's cancel signal.
+                        Some(Command::Retry | Command::Cancel) => {}
                     }
                 }
             }
@@ -885,10 +914,11 @@ impl Attempt {
             credentials::Response::Info(info) => info,
             other => return Err(unexpected("device info", &other)),
         };
-        // Back here after a drop (a retry starts from the link): an identity this attempt
-        // already delivered stays; issuing another would leave the first certificate orphaned.
+        // Back here after a drop (a retry starts from the link): the identity this attempt
+        // delivered stays; issuing another would leave the first certificate orphaned.
         let view = self.view();
-        if let (Some(thing), Some(certificate)) = (&view.thing_name, &view.certificate_id)
+        if self.delivered
+            && let (Some(thing), Some(certificate)) = (&view.thing_name, &view.certificate_id)
             && info
                 .installed
                 .as_ref()
@@ -938,6 +968,13 @@ impl Attempt {
             remedy: Remedy::StartOver,
         })?;
         let csr_pem = pem::encode(&pem::Pem::new("CERTIFICATE REQUEST", csr));
+        if *self.cancel.borrow() {
+            return Err(Failure {
+                cause: "Cancelled before a certificate was issued.".into(),
+                fix: "Start over when ready.".into(),
+                remedy: Remedy::StartOver,
+            });
+        }
         let issued = fleet.issue(&csr_pem).await.map_err(cloud_failure)?;
         self.publish
             .send_modify(|v| v.certificate_id = Some(issued.certificate_id.clone()));
@@ -976,6 +1013,7 @@ impl Attempt {
         for request in installation.requests(info.chunk_size()) {
             self.credential_call(&request).await?;
         }
+        self.delivered = true;
         if let Err(error) = self
             .shared
             .audit
@@ -1120,8 +1158,11 @@ impl Attempt {
         answer.map_err(|error| {
             if matches!(
                 error,
-                TransportError::Disconnected(_) | TransportError::NotFound(_)
+                TransportError::Disconnected(_)
+                    | TransportError::NotFound(_)
+                    | TransportError::Timeout { .. }
             ) {
+                // A timed-out link is closed by the transport: a retry reconnects.
                 self.link = None;
                 self.session = None;
             }

@@ -294,7 +294,12 @@ fn link_failure(error: &LinkError) -> Response<Full<Bytes>> {
         LinkError::HandlerFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "handler_failed"),
         LinkError::TooLong { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_long"),
     };
-    failure(status, code, &error.to_string())
+    // A drop's message is its reason alone: the client's error says the link dropped.
+    let message = match error {
+        LinkError::Disconnected(reason) => reason.clone(),
+        other => other.to_string(),
+    };
+    failure(status, code, &message)
 }
 
 /// The link error a failure body stands for, on the client side.
@@ -373,11 +378,11 @@ mod tests {
         );
         let gone = Failure {
             error: "disconnected".into(),
-            message: "the link dropped: x".into(),
+            message: "an injected drop".into(),
         };
         assert_eq!(
             link_error(&gone, "prov-config", "id"),
-            Some(LinkError::Disconnected("the link dropped: x".into()))
+            Some(LinkError::Disconnected("an injected drop".into()))
         );
         let odd = Failure {
             error: "bad_request".into(),
