@@ -11,8 +11,7 @@
     reason = "a test fails loudly on the first surprise"
 )]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,7 +21,9 @@ use rcgen::{CertificateParams, DnType, KeyPair};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-const COMPANION: &str = env!("CARGO_BIN_EXE_companion");
+mod common;
+
+use common::{COMPANION, free_address};
 
 /// A test's data directory and the keyring entries it made; removes both when dropped.
 struct Scratch {
@@ -68,20 +69,7 @@ impl Scratch {
     }
 
     fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("companion starts");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        common::output_with_stdin(self.command(args), stdin)
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -484,11 +472,6 @@ impl Drop for Sandbox {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn free_address() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
 }
 
 /// Starts `companion sandbox --json` and waits for its announcement.

@@ -14,12 +14,11 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 
-use common::COMPANION;
+use common::{COMPANION, output_with_stdin};
 use companion_core::provision::ble::{ESP_DEFAULT_SERVICE, endpoint_uuid};
 use companion_core::provision::simulated::{SandboxLink, SandboxRadio};
 use companion_core::provision::{ProvLink, TransportError};
@@ -153,23 +152,13 @@ fn radio_of(sandbox: &common::Running) -> SandboxRadio {
 
 /// Runs `companion args…` on the private bus, against the sandbox, with `stdin`.
 fn on_bus(args: &[&str], stdin: &str, bus: &PrivateBus, sandbox: &common::Running) -> Output {
-    let mut child = Command::new(COMPANION)
+    let mut command = Command::new(COMPANION);
+    command
         .args(args)
         .env("DBUS_SYSTEM_BUS_ADDRESS", bus.address())
         .env("COMPANION_SANDBOX_DIR", &sandbox.data_dir)
-        .env("COMPANION_DATA_DIR", sandbox.data_dir.join("cli"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .env("COMPANION_DATA_DIR", sandbox.data_dir.join("cli"));
+    output_with_stdin(command, stdin)
 }
 
 fn text(output: &Output) -> (String, String) {

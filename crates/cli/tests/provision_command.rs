@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
-use common::{COMPANION, fresh_dir};
+use common::{COMPANION, fresh_dir, output_with_stdin};
 use companion_espprov::endpoint::{PROTO_VER, PROV_CONFIG, PROV_SCAN, PROV_SESSION};
 use companion_espprov::proto::wifi_constants::WifiAuthMode;
 use companion_espprov::wifi::config::{
@@ -207,21 +207,9 @@ fn serve_with(stream: TcpStream, mut handle: impl FnMut(&str, &[u8]) -> Result<V
 
 /// Runs `companion args…` with `stdin` on standard input and a data directory of its own.
 fn companion(args: &[&str], stdin: &str, data_dir: &Path) -> Output {
-    let mut child = Command::new(COMPANION)
-        .args(args)
-        .env("COMPANION_DATA_DIR", data_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let mut command = Command::new(COMPANION);
+    command.args(args).env("COMPANION_DATA_DIR", data_dir);
+    output_with_stdin(command, stdin)
 }
 
 fn text(output: &Output) -> (String, String) {
@@ -463,8 +451,8 @@ impl SimulatedHttpDevice {
 fn softap_provisioning_on_the_local_sandbox_issues_an_identity_and_sees_the_device_online() {
     let sandbox = common::start("provision-fleet");
     let device = SimulatedHttpDevice::start();
-    let output = Command::new(COMPANION)
-        .args([
+    let output = on_sandbox(
+        &[
             "provision",
             "--transport",
             "softap",
@@ -475,22 +463,10 @@ fn softap_provisioning_on_the_local_sandbox_issues_an_identity_and_sees_the_devi
             "--ssid",
             SSID,
             "--wifi-password-stdin",
-        ])
-        .env("COMPANION_SANDBOX_DIR", &sandbox.data_dir)
-        .env("COMPANION_DATA_DIR", sandbox.data_dir.join("cli"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map(|mut child| {
-            let mut stdin = child.stdin.take().unwrap();
-            stdin
-                .write_all(format!("{PASSPHRASE}\n").as_bytes())
-                .unwrap();
-            drop(stdin);
-            child.wait_with_output().unwrap()
-        })
-        .unwrap();
+        ],
+        &format!("{PASSPHRASE}\n"),
+        &sandbox.data_dir,
+    );
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("takes an AWS IoT identity"), "{stdout}");
@@ -510,22 +486,12 @@ fn softap_provisioning_on_the_local_sandbox_issues_an_identity_and_sees_the_devi
 
 /// Runs `companion args…` against the running sandbox in `data_dir`, with `stdin`.
 fn on_sandbox(args: &[&str], stdin: &str, data_dir: &Path) -> Output {
-    let mut child = Command::new(COMPANION)
+    let mut command = Command::new(COMPANION);
+    command
         .args(args)
         .env("COMPANION_SANDBOX_DIR", data_dir)
-        .env("COMPANION_DATA_DIR", data_dir.join("cli"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .env("COMPANION_DATA_DIR", data_dir.join("cli"));
+    output_with_stdin(command, stdin)
 }
 
 /// The boxes the sandbox announced: (name, model, pop) by model.

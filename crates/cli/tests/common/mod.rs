@@ -3,7 +3,7 @@
 
 #![allow(dead_code, reason = "each suite uses its own part of these helpers")]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -83,4 +83,21 @@ pub fn companion(args: &[&str], data_dir: &Path) -> Output {
         .env("COMPANION_DATA_DIR", data_dir.join("cli"))
         .output()
         .unwrap()
+}
+
+/// Runs `command` with `stdin` on its standard input (then closed) and collects its output.
+pub fn output_with_stdin(mut command: Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("companion starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
