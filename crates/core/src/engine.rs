@@ -231,11 +231,9 @@ impl Engine {
         };
         let provisioning_spec = spec.clone();
         let wired = Wired::connect(&store, &profile.name, spec).await?;
-        let (provisioning, provisioning_loop) =
-            remote_provisioning(&profile, provisioning_spec, &wired, &store)?;
+        let provisioning = remote_provisioning(&profile, provisioning_spec, &wired, &store)?;
         let mut engine = wired.into_engine(broker, None, store);
         engine.provisioning = Some(provisioning);
-        engine.provisioning_loop = provisioning_loop;
         Ok(engine)
     }
 
@@ -366,7 +364,7 @@ impl Engine {
         if let Some(provisioning) = &self.provisioning
             && let Some(fleet) = &provisioning.fleet
         {
-            fleet.disconnect();
+            fleet.shutdown().await;
         }
         if let Some(handle) = self.provisioning_loop {
             let _ = handle.await;
@@ -534,7 +532,8 @@ async fn local_provisioning(
 
 /// Provisioning on a saved profile: the computer's (or phone's) Bluetooth LE radio, opened
 /// when first used. On AWS IoT Core, fleet provisioning runs over a second session with the
-/// profile's identity (client id `<profile's>-provisioning`; the identity's policy must allow
+/// profile's identity, opened when a device first asks for an identity (client id
+/// `<profile's>-provisioning`; the identity's policy must allow that client id,
 /// CreateCertificateFromCsr and RegisterThing with the template `companion-default`), and the
 /// devices get the profile's endpoint on port 8883 with their built-in Amazon root. Any other
 /// broker has no fleet provisioning: devices get Wi-Fi only.
@@ -543,23 +542,20 @@ fn remote_provisioning(
     mut spec: ConnectSpec,
     wired: &Wired,
     store: &Store,
-) -> Result<(Provisioning, Option<JoinHandle<ConnectionState>>), EngineError> {
+) -> Result<Provisioning, EngineError> {
     let cloud = CloudTarget {
         endpoint: spec.host.clone(),
         port: 8883,
         root_ca_der: Vec::new(),
     };
-    let (fleet, session_loop) = if matches!(profile.target, Target::AwsIot(_)) {
+    let fleet = if matches!(profile.target, Target::AwsIot(_)) {
         spec.client_id = format!("{}-provisioning", spec.client_id);
-        let (session, session_loop) = Session::connect(spec, SessionOptions::default())?;
         let template = TemplateName::new(DEFAULT_TEMPLATE_NAME)
             .map_err(|e| EngineError::Provisioning(e.to_string()))?;
-        (
-            Some(Arc::new(FleetProvisioner::new(session, template))),
-            Some(tokio::spawn(session_loop.run())),
-        )
+        // Connected when a device first asks for an identity, not at every start.
+        Some(Arc::new(FleetProvisioner::connecting(spec, template)))
     } else {
-        (None, None)
+        None
     };
     let provisioning = Provisioning {
         radio: Arc::new(OnDemandBleRadio::new(BleConfig::default())),
@@ -570,7 +566,7 @@ fn remote_provisioning(
         audit: Audit::new(store.clone()),
         timeouts: Timeouts::default(),
     };
-    Ok((provisioning, session_loop))
+    Ok(provisioning)
 }
 
 /// Adds the simulated devices to the registry with their model (the sandbox created them, as

@@ -4,6 +4,11 @@
 //!
 //! The provisioning APIs carry no correlation token, so the client runs one call at a time
 //! and takes the first accepted/rejected reply of that call's topics.
+//!
+//! The session is either given ([`FleetProvisioner::new`]) or opened at the first call
+//! ([`FleetProvisioner::connecting`]): an app on an AWS IoT profile does not hold a second
+//! connection — which the account's policy may refuse — until a device actually asks for an
+//! identity.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,9 +21,13 @@ use companion_awsiot::provisioning::wire::{
 use companion_awsiot::topic::{Outcome, PayloadFormat, ProvisioningApi, ProvisioningTopic};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
+use tokio::task::JoinHandle;
 
-use crate::session::{Messages, QoS, SessionError, SessionHandle};
+use crate::profile::ConnectSpec;
+use crate::session::{
+    ConnectionState, Messages, QoS, Session, SessionError, SessionHandle, SessionOptions,
+};
 
 /// How long a provisioning call waits for its reply.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(20);
@@ -73,9 +82,28 @@ pub struct Issued {
 /// A fleet provisioning client over one session, whose messages it consumes.
 #[derive(Debug)]
 pub struct FleetProvisioner {
+    link: OnceCell<Link>,
+    /// Where to connect at the first call, when no session was given.
+    spec: Option<ConnectSpec>,
+    template: TemplateName,
+}
+
+/// The session and its messages (and its loop, when this client started it).
+#[derive(Debug)]
+struct Link {
     session: SessionHandle,
     messages: Mutex<Messages>,
-    template: TemplateName,
+    task: std::sync::Mutex<Option<JoinHandle<ConnectionState>>>,
+}
+
+impl Link {
+    fn new(session: SessionHandle, task: Option<JoinHandle<ConnectionState>>) -> Self {
+        Self {
+            messages: Mutex::new(session.messages()),
+            session,
+            task: std::sync::Mutex::new(task),
+        }
+    }
 }
 
 impl FleetProvisioner {
@@ -83,15 +111,56 @@ impl FleetProvisioner {
     /// registers things with `template`.
     pub fn new(session: SessionHandle, template: TemplateName) -> Self {
         Self {
-            messages: Mutex::new(session.messages()),
-            session,
+            link: OnceCell::from(Link::new(session, None)),
+            spec: None,
             template,
         }
     }
 
-    /// Ends the provisioning session.
+    /// A client that connects with `spec` at its first call, and keeps that session.
+    pub fn connecting(spec: ConnectSpec, template: TemplateName) -> Self {
+        Self {
+            link: OnceCell::new(),
+            spec: Some(spec),
+            template,
+        }
+    }
+
+    /// Whether its session is open (a connecting client has none before its first call).
+    pub fn is_connected(&self) -> bool {
+        self.link.initialized()
+    }
+
+    /// Ends the provisioning session, if there is one.
     pub fn disconnect(&self) {
-        self.session.disconnect();
+        if let Some(link) = self.link.get() {
+            link.session.disconnect();
+        }
+    }
+
+    /// Ends the provisioning session and waits for the loop this client started.
+    pub async fn shutdown(&self) {
+        self.disconnect();
+        let task = self.link.get().and_then(|link| {
+            link.task
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+        });
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    async fn link(&self) -> Result<&Link, FleetError> {
+        self.link
+            .get_or_try_init(|| async {
+                let spec = self.spec.clone().ok_or(FleetError::Closed)?;
+                let (session, session_loop) = Session::connect(spec, SessionOptions::default())?;
+                let task = tokio::spawn(session_loop.run());
+                Ok(Link::new(session, Some(task)))
+            })
+            .await
     }
 
     /// The template things are registered with.
@@ -148,10 +217,11 @@ impl FleetProvisioner {
             topic(Some(Outcome::Accepted)),
             topic(Some(Outcome::Rejected)),
         );
+        let link = self.link().await?;
         // One call at a time: replies carry no token.
-        let messages = self.messages.lock().await;
+        let messages = link.messages.lock().await;
         while messages.try_recv().is_some() {}
-        self.session
+        link.session
             .subscribe_many(vec![
                 (accepted.clone(), QoS::AtLeastOnce),
                 (rejected.clone(), QoS::AtLeastOnce),
@@ -161,7 +231,7 @@ impl FleetProvisioner {
             call,
             detail: e.to_string(),
         })?;
-        self.session
+        link.session
             .publish(topic(None), payload, QoS::AtLeastOnce, false)
             .await?;
         tokio::time::timeout(CALL_TIMEOUT, async {
@@ -194,5 +264,39 @@ impl FleetProvisioner {
         })
         .await
         .map_err(|_| FleetError::Timeout(call))?
+    }
+}
+
+#[cfg(all(test, feature = "local-sandbox"))]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_connecting_client_opens_its_session_at_the_first_call_only() {
+        let dir = companion_testkit::TempDir::new("fleet-connecting");
+        let sandbox =
+            companion_sandbox::Sandbox::start(companion_sandbox::SandboxConfig::new(dir.path()))
+                .await
+                .expect("a sandbox");
+        let plain = sandbox.plain_endpoint();
+        let template = TemplateName::new("companion-default").expect("a template name");
+        let fleet = FleetProvisioner::connecting(
+            ConnectSpec::plain(plain.host, plain.port, "fleet-connecting-test"),
+            template,
+        );
+        assert!(!fleet.is_connected(), "no connection before a device asks");
+
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let csr = rcgen::CertificateParams::new(vec!["device".to_owned()])
+            .expect("params")
+            .serialize_request(&key)
+            .expect("a CSR")
+            .pem()
+            .expect("PEM");
+        let issued = fleet.issue(&csr).await.expect("a certificate");
+        assert!(fleet.is_connected());
+        assert_eq!(issued.certificate_id.len(), 64);
+        fleet.shutdown().await;
+        sandbox.shutdown().await;
     }
 }
