@@ -565,6 +565,16 @@ impl Shadows {
         Ok(rows.into_iter().map(EditRecord::from).collect())
     }
 
+    /// How many edits of each thing are still on their way (queued or pending): what a fleet
+    /// list shows as badges, without reading the whole outbox.
+    pub async fn open_edit_counts(&self) -> Result<HashMap<String, u32>, ShadowsError> {
+        Ok(db::open_edit_counts(&self.inner.pool)
+            .await?
+            .into_iter()
+            .map(|(thing, count)| (thing, u32::try_from(count).unwrap_or(u32::MAX)))
+            .collect())
+    }
+
     /// One edit's state.
     pub async fn edit_state(&self, id: EditId) -> Result<EditState, ShadowsError> {
         db::edit(&self.inner.pool, id.0)

@@ -283,15 +283,13 @@ impl Shell {
 impl Parts {
     /// Open edits (queued or waiting for the device) per thing.
     pub async fn pending_edits(&self) -> std::collections::HashMap<String, u32> {
-        let mut counts = std::collections::HashMap::new();
-        if let Ok(edits) = self.shadows.edits().await {
-            for edit in edits {
-                if matches!(edit.state, EditState::Queued | EditState::Pending { .. }) {
-                    *counts.entry(edit.thing.as_str().to_owned()).or_insert(0) += 1;
-                }
+        match self.shadows.open_edit_counts().await {
+            Ok(counts) => counts,
+            Err(error) => {
+                tracing::warn!(%error, "the pending edits cannot be counted");
+                std::collections::HashMap::new()
             }
         }
-        counts
     }
 }
 

@@ -281,6 +281,19 @@ pub(crate) async fn all_edits(pool: &SqlitePool) -> Result<Vec<EditRow>, Shadows
     raw.into_iter().map(edit_from_raw).collect()
 }
 
+/// How many edits of each thing are still on their way (queued or pending), from the status
+/// index: the fleet list asks on every page.
+pub(crate) async fn open_edit_counts(
+    pool: &SqlitePool,
+) -> Result<Vec<(String, i64)>, ShadowsError> {
+    Ok(sqlx::query_as(
+        "SELECT thing, COUNT(*) FROM shadow_outbox WHERE status IN ('queued', 'pending') \
+         GROUP BY thing",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
 /// The edits of one shadow in `status`, oldest first.
 pub(crate) async fn edits_in(
     pool: &SqlitePool,

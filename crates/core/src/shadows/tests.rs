@@ -414,6 +414,10 @@ async fn an_accepted_edit_is_pending_until_the_device_reports_it() {
         EditState::Applied { version: 2 },
         "applied, with its version"
     );
+    assert!(
+        shadows.open_edit_counts().await.expect("counts").is_empty(),
+        "an applied edit is no longer open"
+    );
     let current = view
         .wait_for(|v| v.as_ref().is_some_and(|v| v.version == 3))
         .await
@@ -475,6 +479,12 @@ async fn edits_made_offline_are_sent_in_order_when_the_link_returns() {
         );
     }
     assert_eq!(link.version("lamp"), 1, "the service saw nothing yet");
+    let open = shadows.open_edit_counts().await.expect("counts");
+    assert_eq!(
+        open.get("lamp"),
+        Some(&5),
+        "five open edits for the fleet's badge"
+    );
     link.set_connected(true);
     for (i, edit) in edits.iter_mut().enumerate() {
         let version = settled(edit).await.version();
@@ -485,6 +495,15 @@ async fn edits_made_offline_are_sent_in_order_when_the_link_returns() {
         );
     }
     assert_eq!(link.version("lamp"), 6, "five updates, no more");
+    assert_eq!(
+        shadows
+            .open_edit_counts()
+            .await
+            .expect("counts")
+            .get("lamp"),
+        Some(&5),
+        "accepted but not yet reported by the device: still open"
+    );
     assert_eq!(
         link.desired("lamp")["level"],
         json!(5),
