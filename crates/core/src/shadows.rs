@@ -565,6 +565,24 @@ impl Shadows {
         Ok(rows.into_iter().map(EditRecord::from).collect())
     }
 
+    /// One edit, by id.
+    pub async fn edit_record(&self, id: EditId) -> Result<Option<EditRecord>, ShadowsError> {
+        Ok(db::edit(&self.inner.pool, id.0)
+            .await?
+            .map(EditRecord::from))
+    }
+
+    /// The edits of one shadow, oldest first.
+    pub async fn edits_of(
+        &self,
+        thing: &ThingName,
+        kind: &ShadowKind,
+    ) -> Result<Vec<EditRecord>, ShadowsError> {
+        let key = (thing.clone(), kind.clone());
+        let rows = db::edits_of(&self.inner.pool, &key).await?;
+        Ok(rows.into_iter().map(EditRecord::from).collect())
+    }
+
     /// How many edits of each thing are still on their way (queued or pending): what a fleet
     /// list shows as badges, without reading the whole outbox.
     pub async fn open_edit_counts(&self) -> Result<HashMap<String, u32>, ShadowsError> {

@@ -159,11 +159,9 @@ impl Shell {
             .map_err(shadow_error)?;
         let record = parts
             .shadows
-            .edits()
+            .edit_record(edit.id())
             .await
             .map_err(shadow_error)?
-            .into_iter()
-            .find(|record| record.id == edit.id())
             .ok_or_else(|| internal("the queued edit is missing from the outbox"))?;
         Ok(edit_summary(record))
     }
@@ -259,8 +257,7 @@ impl Shell {
     /// The shadow an edit belongs to, while the engine runs.
     pub async fn edit_shadow(&self, id: EditId) -> Option<ShadowRef> {
         let parts = self.parts().await.ok()?;
-        let edits = parts.shadows.edits().await.ok()?;
-        let record = edits.into_iter().find(|record| record.id == id)?;
+        let record = parts.shadows.edit_record(id).await.ok()??;
         Some(shadow_ref(&record.thing, &record.shadow))
     }
 
@@ -316,11 +313,10 @@ async fn panel(
     let document = view.as_ref().map(document);
     let edits = parts
         .shadows
-        .edits()
+        .edits_of(thing, kind)
         .await
         .map_err(shadow_error)?
         .into_iter()
-        .filter(|record| &record.thing == thing && &record.shadow == kind)
         .map(edit_summary)
         .collect();
     let history = parts

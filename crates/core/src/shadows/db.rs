@@ -310,6 +310,20 @@ pub(crate) async fn edits_in(
     raw.into_iter().map(edit_from_raw).collect()
 }
 
+/// Every edit of one shadow, oldest first (the shadow index).
+pub(crate) async fn edits_of(
+    pool: &SqlitePool,
+    key: &ShadowKey,
+) -> Result<Vec<EditRow>, ShadowsError> {
+    let sql = select_edits!("WHERE thing = ? AND shadow = ? ORDER BY id");
+    let raw: Vec<RawEdit> = sqlx::query_as(sql)
+        .bind(key.0.as_str())
+        .bind(shadow_column(&key.1))
+        .fetch_all(pool)
+        .await?;
+    raw.into_iter().map(edit_from_raw).collect()
+}
+
 /// The newest edit of a shadow that has no outcome yet.
 pub(crate) async fn last_open_edit(
     pool: &SqlitePool,

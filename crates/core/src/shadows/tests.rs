@@ -479,6 +479,28 @@ async fn edits_made_offline_are_sent_in_order_when_the_link_returns() {
         );
     }
     assert_eq!(link.version("lamp"), 1, "the service saw nothing yet");
+    let of_lamp = shadows
+        .edits_of(&lamp, &ShadowKind::Classic)
+        .await
+        .expect("the lamp's edits");
+    assert_eq!(
+        of_lamp.iter().map(|r| r.id).collect::<Vec<_>>(),
+        edits.iter().map(Edit::id).collect::<Vec<_>>(),
+        "the shadow's edits, oldest first"
+    );
+    assert!(
+        shadows
+            .edits_of(&thing("other"), &ShadowKind::Classic)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let first = shadows
+        .edit_record(edits[0].id())
+        .await
+        .expect("read")
+        .expect("the first edit");
+    assert_eq!(first.thing, lamp);
     let open = shadows.open_edit_counts().await.expect("counts");
     assert_eq!(
         open.get("lamp"),
