@@ -21,8 +21,12 @@ use companion_awsiot::provisioning::wire::{
 use companion_awsiot::topic::{Outcome, PayloadFormat, ProvisioningApi, ProvisioningTopic};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{Mutex, OnceCell};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::profile::ConnectSpec;
 use crate::session::{
@@ -66,6 +70,9 @@ pub enum FleetError {
     /// The session ended.
     #[error("the provisioning connection closed")]
     Closed,
+    /// The session is not connected (nothing was sent, so nothing can be replayed later).
+    #[error("the provisioning connection is not up: {0}")]
+    NotConnected(String),
 }
 
 /// A certificate issued for a device's CSR.
@@ -82,9 +89,11 @@ pub struct Issued {
 /// A fleet provisioning client over one session, whose messages it consumes.
 #[derive(Debug)]
 pub struct FleetProvisioner {
-    link: OnceCell<Link>,
+    link: Mutex<Option<Arc<Link>>>,
     /// Where to connect at the first call, when no session was given.
     spec: Option<ConnectSpec>,
+    /// Set by [`FleetProvisioner::shutdown`]: no call connects again.
+    closed: AtomicBool,
     template: TemplateName,
 }
 
@@ -104,6 +113,37 @@ impl Link {
             task: std::sync::Mutex::new(task),
         }
     }
+
+    fn take_task(&self) -> Option<JoinHandle<ConnectionState>> {
+        self.task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Waits until the session is connected, at the latest by `deadline`.
+    async fn connected(&self, deadline: Instant) -> Result<(), FleetError> {
+        let mut state = self.session.state();
+        loop {
+            let waiting_for = match &*state.borrow_and_update() {
+                ConnectionState::Connected { .. } => return Ok(()),
+                ConnectionState::Disconnected { cause } => {
+                    return Err(FleetError::NotConnected(
+                        cause
+                            .as_ref()
+                            .map_or_else(|| "it was closed".to_owned(), ToString::to_string),
+                    ));
+                }
+                ConnectionState::Reconnecting { cause, .. } => cause.to_string(),
+                ConnectionState::Connecting => "still connecting".to_owned(),
+            };
+            match tokio::time::timeout_at(deadline, state.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(FleetError::Closed),
+                Err(_) => return Err(FleetError::NotConnected(waiting_for)),
+            }
+        }
+    }
 }
 
 impl FleetProvisioner {
@@ -111,56 +151,71 @@ impl FleetProvisioner {
     /// registers things with `template`.
     pub fn new(session: SessionHandle, template: TemplateName) -> Self {
         Self {
-            link: OnceCell::from(Link::new(session, None)),
+            link: Mutex::new(Some(Arc::new(Link::new(session, None)))),
             spec: None,
+            closed: AtomicBool::new(false),
             template,
         }
     }
 
-    /// A client that connects with `spec` at its first call, and keeps that session.
+    /// A client that connects with `spec` at its first call, and again at a later call if
+    /// that session has ended for good.
     pub fn connecting(spec: ConnectSpec, template: TemplateName) -> Self {
         Self {
-            link: OnceCell::new(),
+            link: Mutex::new(None),
             spec: Some(spec),
+            closed: AtomicBool::new(false),
             template,
         }
     }
 
-    /// Whether its session is open (a connecting client has none before its first call).
-    pub fn is_connected(&self) -> bool {
-        self.link.initialized()
+    /// Whether it holds a session (a connecting client has none before its first call).
+    pub async fn is_connected(&self) -> bool {
+        self.link.lock().await.is_some()
     }
 
     /// Ends the provisioning session, if there is one.
     pub fn disconnect(&self) {
-        if let Some(link) = self.link.get() {
+        if let Ok(held) = self.link.try_lock()
+            && let Some(link) = held.as_ref()
+        {
             link.session.disconnect();
         }
     }
 
-    /// Ends the provisioning session and waits for the loop this client started.
+    /// Ends the provisioning session for good (later calls fail with
+    /// [`FleetError::Closed`]) and waits for the loop this client started.
     pub async fn shutdown(&self) {
-        self.disconnect();
-        let task = self.link.get().and_then(|link| {
-            link.task
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take()
-        });
-        if let Some(task) = task {
-            let _ = task.await;
+        self.closed.store(true, Ordering::SeqCst);
+        let link = self.link.lock().await.take();
+        if let Some(link) = link {
+            link.session.disconnect();
+            if let Some(task) = link.take_task() {
+                let _ = task.await;
+            }
         }
     }
 
-    async fn link(&self) -> Result<&Link, FleetError> {
-        self.link
-            .get_or_try_init(|| async {
-                let spec = self.spec.clone().ok_or(FleetError::Closed)?;
-                let (session, session_loop) = Session::connect(spec, SessionOptions::default())?;
-                let task = tokio::spawn(session_loop.run());
-                Ok(Link::new(session, Some(task)))
-            })
-            .await
+    /// The session, opening one if this client connects by itself and has none that lives.
+    async fn link(&self) -> Result<Arc<Link>, FleetError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(FleetError::Closed);
+        }
+        let mut held = self.link.lock().await;
+        if let Some(link) = held.as_ref() {
+            let ended = matches!(
+                link.session.current_state(),
+                ConnectionState::Disconnected { .. }
+            );
+            if !ended || self.spec.is_none() {
+                return Ok(link.clone());
+            }
+        }
+        let spec = self.spec.clone().ok_or(FleetError::Closed)?;
+        let (session, session_loop) = Session::connect(spec, SessionOptions::default())?;
+        let link = Arc::new(Link::new(session, Some(tokio::spawn(session_loop.run()))));
+        *held = Some(link.clone());
+        Ok(link)
     }
 
     /// The template things are registered with.
@@ -217,7 +272,11 @@ impl FleetProvisioner {
             topic(Some(Outcome::Accepted)),
             topic(Some(Outcome::Rejected)),
         );
+        // One deadline for the whole call. Nothing is sent before the session is up, so a
+        // request that timed out is never replayed by a later reconnect.
+        let deadline = Instant::now() + CALL_TIMEOUT;
         let link = self.link().await?;
+        link.connected(deadline).await?;
         // One call at a time: replies carry no token.
         let messages = link.messages.lock().await;
         while messages.try_recv().is_some() {}
@@ -234,7 +293,7 @@ impl FleetProvisioner {
         link.session
             .publish(topic(None), payload, QoS::AtLeastOnce, false)
             .await?;
-        tokio::time::timeout(CALL_TIMEOUT, async {
+        tokio::time::timeout_at(deadline, async {
             loop {
                 let Some(message) = messages.recv().await else {
                     return Err(FleetError::Closed);
@@ -284,7 +343,10 @@ mod tests {
             ConnectSpec::plain(plain.host, plain.port, "fleet-connecting-test"),
             template,
         );
-        assert!(!fleet.is_connected(), "no connection before a device asks");
+        assert!(
+            !fleet.is_connected().await,
+            "no connection before a device asks"
+        );
 
         let key = rcgen::KeyPair::generate().expect("a key");
         let csr = rcgen::CertificateParams::new(vec!["device".to_owned()])
@@ -294,9 +356,13 @@ mod tests {
             .pem()
             .expect("PEM");
         let issued = fleet.issue(&csr).await.expect("a certificate");
-        assert!(fleet.is_connected());
+        assert!(fleet.is_connected().await);
         assert_eq!(issued.certificate_id.len(), 64);
         fleet.shutdown().await;
+        assert!(
+            matches!(fleet.issue(&csr).await, Err(FleetError::Closed)),
+            "a shut-down client never connects again"
+        );
         sandbox.shutdown().await;
     }
 }
