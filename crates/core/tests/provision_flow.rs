@@ -193,6 +193,11 @@ async fn a_plug_goes_from_its_box_to_online_and_a_wrong_wifi_password_is_fixed_w
     let Outcome::Online { thing } = &done.outcome else {
         panic!("the plug comes online: {done:?}");
     };
+    assert_eq!(
+        done.joined_ssid.as_deref(),
+        Some(DEMO_NETWORK.0),
+        "the device said it joined the network"
+    );
     assert!(thing.starts_with("plug-"), "named by the template: {thing}");
     let registered = engine
         .registry()
@@ -491,6 +496,10 @@ async fn cancel_stops_a_step_in_flight_and_frees_the_device() {
     .expect("the attempt runs");
     let mut device = radio.watch(&plug.id).expect("the device");
     assert!(device.borrow().link_open);
+    assert!(
+        !handle.choose_network(wifi(DEMO_NETWORK.1)).await,
+        "a working attempt takes no network (it would be picked up later, stale)"
+    );
 
     assert!(
         tokio::time::timeout(Duration::from_secs(10), handle.cancel())
@@ -662,6 +671,7 @@ async fn cancel_while_the_attempt_waits_for_a_network_ends_it_at_once() {
         .expect("the attempt starts");
     let waiting = settle(&handle).await;
     assert_eq!(waiting.state(Step::WifiConfig), &StepState::NeedsInput);
+    assert!(handle.waits_for_network());
     assert!(
         tokio::time::timeout(Duration::from_secs(10), handle.cancel())
             .await

@@ -102,12 +102,19 @@ impl Shell {
         if let Some((choice, true)) = wifi {
             self.to_remember.lock().await.insert(first.id, choice);
         }
+        let id = first.id;
         tauri::async_runtime::spawn(async move {
             loop {
                 let current = view.borrow_and_update().clone();
-                if matches!(current.state(Step::WifiStatus), StepState::Passed(_)) {
+                // Joined for sure: the device said so, or it reached the cloud.
+                if current.joined_ssid.is_some()
+                    || matches!(current.outcome, Outcome::Online { .. })
+                {
                     let shell = app.state::<Shell>();
-                    if shell.remember_joined(current.id).await {
+                    if shell
+                        .remember_joined(current.id, current.joined_ssid.as_deref())
+                        .await
+                    {
                         remembered = shell.remembered_ssids().await;
                     }
                 }
@@ -119,6 +126,8 @@ impl Shell {
                     break;
                 }
             }
+            // The attempt ended: a network it was to remember (never joined) is forgotten.
+            app.state::<Shell>().to_remember.lock().await.remove(&id);
         });
         Ok(first)
     }
@@ -126,20 +135,24 @@ impl Shell {
     /// Sends the network an attempt waits for.
     pub async fn provision_network(&self, attempt: i64, wifi: WifiInput) -> Result<(), IpcError> {
         let handle = self.attempt(attempt).await?;
+        if !handle.waits_for_network() {
+            return Err(IpcError::new(
+                ErrorCode::InvalidInput,
+                "This attempt is not waiting for a network now.",
+            ));
+        }
         let (choice, remember) = self.wifi_choice(wifi).await?;
-        {
-            let mut to_remember = self.to_remember.lock().await;
-            if remember {
-                to_remember.insert(attempt, choice.clone());
-            } else {
-                to_remember.remove(&attempt);
-            }
+        if !handle.choose_network(choice.clone()).await {
+            return Err(finished(attempt));
         }
-        if handle.choose_network(choice).await {
-            Ok(())
+        // Only the choice the attempt took is remembered, once the device has joined it.
+        let mut to_remember = self.to_remember.lock().await;
+        if remember {
+            to_remember.insert(attempt, choice);
         } else {
-            Err(finished(attempt))
+            to_remember.remove(&attempt);
         }
+        Ok(())
     }
 
     /// The remembered networks, names only.
@@ -171,9 +184,16 @@ impl Shell {
     /// The network to send: an empty password for a remembered network means its remembered
     /// one. Also says whether to remember it once the device has joined.
     async fn wifi_choice(&self, wifi: WifiInput) -> Result<(WifiChoice, bool), IpcError> {
+        let networks = self.networks().await;
+        if wifi.remember
+            && let Err(error) = &networks
+        {
+            // Asked to remember without a keyring: say so before anything is sent.
+            return Err(error.clone());
+        }
         let mut passphrase = Passphrase::from(wifi.passphrase.0);
         if passphrase.is_empty()
-            && let Ok(networks) = self.networks().await
+            && let Ok(networks) = &networks
             && let Some(remembered) = networks
                 .passphrase(&wifi.ssid)
                 .await
@@ -188,11 +208,15 @@ impl Shell {
         Ok((choice, wifi.remember))
     }
 
-    /// Remembers the network attempt `id` asked to remember, now that its device joined it.
-    async fn remember_joined(&self, id: i64) -> bool {
+    /// Remembers the network attempt `id` asked to remember, now that its device joined it
+    /// (the network it joined must be the one to remember).
+    async fn remember_joined(&self, id: i64, joined: Option<&str>) -> bool {
         let Some(choice) = self.to_remember.lock().await.remove(&id) else {
             return false;
         };
+        if joined.is_some_and(|ssid| ssid != choice.ssid) {
+            return false;
+        }
         let remembered = match self.networks().await {
             Ok(networks) => networks
                 .remember(&choice.ssid, &choice.passphrase, now_ms())
@@ -325,7 +349,9 @@ fn finished(attempt: i64) -> IpcError {
 
 fn networks_error(error: NetworksError) -> IpcError {
     let code = match error {
-        NetworksError::InvalidSsid(_) => ErrorCode::InvalidInput,
+        NetworksError::InvalidSsid(_) | NetworksError::PasswordMissing(_) => {
+            ErrorCode::InvalidInput
+        }
         NetworksError::Vault(_) => ErrorCode::Unavailable,
         NetworksError::Store(_) => ErrorCode::Internal,
     };

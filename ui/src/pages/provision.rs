@@ -507,14 +507,21 @@ pub fn Wizard(props: &WizardProps) -> Html {
             });
         })
     };
+    // Asking for a network, or stopped at a step whose way forward is new Wi-Fi details (an
+    // older Wi-Fi failure does not count once a later step failed: the attempt would not take
+    // a network then).
     let needs_network = attempt
         .steps
         .iter()
         .any(|s| s.step == "wifi_config" && s.state == StepStatus::NeedsInput)
-        || attempt
-            .steps
-            .iter()
-            .any(|s| s.state == StepStatus::Failed && s.remedy == Some(Remedy::ReenterWifi));
+        || match &attempt.outcome {
+            AttemptOutcome::Failed { step } => attempt.steps.iter().any(|s| {
+                &s.step == step
+                    && s.state == StepStatus::Failed
+                    && s.remedy == Some(Remedy::ReenterWifi)
+            }),
+            _ => false,
+        };
     let running = matches!(attempt.outcome, AttemptOutcome::Running);
     let failed = matches!(attempt.outcome, AttemptOutcome::Failed { .. });
     html! {

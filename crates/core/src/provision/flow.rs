@@ -176,6 +176,9 @@ pub struct AttemptView {
     pub thing_name: Option<String>,
     /// The issued certificate, once known.
     pub certificate_id: Option<String>,
+    /// The network the device said it joined (an explicit "connected" status; a device that
+    /// left Bluetooth first never says).
+    pub joined_ssid: Option<String>,
 }
 
 impl AttemptView {
@@ -306,9 +309,22 @@ impl AttemptHandle {
     }
 
     /// Sends the network to join (also after a wrong password: the attempt resumes at the
-    /// Wi-Fi config, without starting over).
+    /// Wi-Fi config, without starting over). `false` when the attempt is not waiting for a
+    /// network now (it is working, failed before the Wi-Fi step, or ended): nothing is sent, so
+    /// no stale choice is picked up later.
     pub async fn choose_network(&self, choice: WifiChoice) -> bool {
+        if !self.waits_for_network() {
+            return false;
+        }
         self.commands.send(Command::Network(choice)).await.is_ok()
+    }
+
+    /// Whether the attempt waits for a network: asking for one, or failed at or after the
+    /// Wi-Fi step.
+    pub fn waits_for_network(&self) -> bool {
+        let view = self.view.borrow();
+        view.state(Step::WifiConfig) == &StepState::NeedsInput
+            || matches!(view.outcome, Outcome::Failed(step) if step >= Step::WifiConfig)
     }
 
     /// Repeats the failed step.
@@ -366,6 +382,7 @@ impl Provisioning {
             outcome: Outcome::Running,
             thing_name: None,
             certificate_id: None,
+            joined_ssid: None,
         };
         let (publish, watch_view) = watch::channel(view);
         let (commands, inbox) = mpsc::channel(8);
@@ -1077,6 +1094,8 @@ impl Attempt {
             };
             match status {
                 ConfigResponse::Status(StationStatus::Connected(info)) => {
+                    let joined = self.wifi.as_ref().map(|w| w.ssid.clone());
+                    self.publish.send_modify(|v| v.joined_ssid = joined);
                     return Ok(StepState::Passed(format!(
                         "Connected to the network with address {}.",
                         info.ip4_addr

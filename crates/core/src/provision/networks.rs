@@ -34,6 +34,10 @@ pub enum NetworksError {
     /// The keyring failed.
     #[error("the keyring: {0}")]
     Vault(#[from] VaultError),
+    /// The network was remembered, but its password is no longer in the keyring (a kernel
+    /// keyring forgets at reboot); it is forgotten now.
+    #[error("the remembered password for “{0}” is no longer in the keyring: type it again")]
+    PasswordMissing(String),
 }
 
 impl From<sqlx::Error> for NetworksError {
@@ -93,14 +97,18 @@ impl Networks {
         Ok(())
     }
 
-    /// The remembered password of `ssid`, if it is remembered.
+    /// The remembered password of `ssid`, if it is remembered. A remembered network whose
+    /// password the keyring lost is forgotten and reported as such.
     pub async fn passphrase(&self, ssid: &str) -> Result<Option<Passphrase>, NetworksError> {
         if !self.is_remembered(ssid).await? {
             return Ok(None);
         }
         match self.vault.load_password(vault_name(ssid)).await {
             Ok(text) => Ok(Some(Passphrase::from(text.expose().as_str()))),
-            Err(VaultError::PasswordNotFound(_)) => Ok(None),
+            Err(VaultError::PasswordNotFound(_)) => {
+                self.forget(ssid).await?;
+                Err(NetworksError::PasswordMissing(ssid.to_owned()))
+            }
             Err(other) => Err(other.into()),
         }
     }
@@ -223,6 +231,25 @@ mod tests {
                 .is_err(),
             "the keyring entry is gone too"
         );
+    }
+
+    #[tokio::test]
+    async fn a_password_the_keyring_lost_is_reported_and_the_network_forgotten() {
+        let (networks, secrets) = networks().await;
+        networks
+            .remember("Workshop", &Passphrase::from("provision-me"), 1)
+            .await
+            .expect("remembered");
+        // The keyring forgets (a reboot, for the kernel keyring).
+        let vault = Vault::new(secrets);
+        vault
+            .remove_password(&vault_name("Workshop"))
+            .expect("removed behind the app's back");
+        assert!(matches!(
+            networks.passphrase("Workshop").await,
+            Err(NetworksError::PasswordMissing(ssid)) if ssid == "Workshop"
+        ));
+        assert!(networks.list().await.expect("list").is_empty(), "forgotten");
     }
 
     #[tokio::test]

@@ -308,15 +308,11 @@ fn platform_store(backend: VaultBackend) -> Result<Arc<CredentialStore>, StoreEr
 /// joined its own. Joining once on the main thread, before the async runtime starts its
 /// threads, gives every thread the same session keyring. Elsewhere it does nothing.
 pub fn join_session_keyring_early() {
+    // A failure is not reported here (logging is not set up yet): the vault's own probe says
+    // why the kernel keyring is unusable when it is opened.
     #[cfg(target_os = "linux")]
-    if let Err(error) =
-        linux_keyutils::KeyRing::from_special_id(linux_keyutils::KeyRingIdentifier::Session, true)
-    {
-        tracing::debug!(
-            ?error,
-            "no session keyring could be joined; the kernel keyring may be unusable"
-        );
-    }
+    let _ =
+        linux_keyutils::KeyRing::from_special_id(linux_keyutils::KeyRingIdentifier::Session, true);
 }
 
 /// The kernel keyring store, after making sure the process has its own session keyring.
