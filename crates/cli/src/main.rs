@@ -69,11 +69,12 @@ enum Command {
     /// Show a thing's queued and in-progress job executions (AWS IoT Jobs over MQTT), or one
     /// execution's status, details and progress with --job.
     Jobs(jobs::JobsArgs),
-    /// Bluetooth LE: scan for devices that offer provisioning.
+    /// Bluetooth LE (or the local sandbox's simulated radio): scan for devices that offer
+    /// provisioning.
     Ble(provision::BleArgs),
-    /// Provision a device over Bluetooth LE or its SoftAP (ESP unified provisioning): secure
-    /// session, Wi-Fi credentials and, unless --wifi-only, an AWS IoT identity from fleet
-    /// provisioning; each step is printed as it changes.
+    /// Provision a device over Bluetooth LE, its SoftAP or the local sandbox's simulated radio
+    /// (ESP unified provisioning): secure session, Wi-Fi credentials and, unless --wifi-only,
+    /// an AWS IoT identity from fleet provisioning; each step is printed as it changes.
     ///
     /// Secrets are read from standard input, one line each (the proof of possession or the
     /// device password, then the Wi-Fi password), or taken from the device's QR code; they are

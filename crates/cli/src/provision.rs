@@ -334,7 +334,7 @@ pub struct ProvisionArgs {
     /// The fleet provisioning template to register the thing with.
     #[arg(long, value_name = "T", default_value = DEFAULT_TEMPLATE, conflicts_with = "wifi_only")]
     template: String,
-    /// How long to look for a BLE device, in seconds.
+    /// How long to look for the device (over BLE or the sandbox's radio), in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     scan_window: u64,
     /// How long the device may take to join the network, in seconds.
