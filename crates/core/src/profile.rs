@@ -69,8 +69,12 @@ pub struct Profile {
 }
 
 /// Where a profile connects.
+///
+/// As JSON the sandbox's listener sits under its own key,
+/// `{"kind":"sandbox","sandbox":{"kind":"plain"}}`: both enums are tagged with `kind`, so a
+/// flat form would repeat the key and could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(into = "TargetForm", from = "TargetForm")]
 pub enum Target {
     /// An AWS IoT Core data endpoint.
     AwsIot(AwsIot),
@@ -78,6 +82,35 @@ pub enum Target {
     Mqtt(Mqtt),
     /// The local sandbox.
     Sandbox(SandboxTarget),
+}
+
+/// [`Target`]'s JSON form (what the `profiles` table holds).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum TargetForm {
+    AwsIot(AwsIot),
+    Mqtt(Mqtt),
+    Sandbox { sandbox: SandboxTarget },
+}
+
+impl From<Target> for TargetForm {
+    fn from(target: Target) -> Self {
+        match target {
+            Target::AwsIot(aws) => Self::AwsIot(aws),
+            Target::Mqtt(mqtt) => Self::Mqtt(mqtt),
+            Target::Sandbox(sandbox) => Self::Sandbox { sandbox },
+        }
+    }
+}
+
+impl From<TargetForm> for Target {
+    fn from(form: TargetForm) -> Self {
+        match form {
+            TargetForm::AwsIot(aws) => Self::AwsIot(aws),
+            TargetForm::Mqtt(mqtt) => Self::Mqtt(mqtt),
+            TargetForm::Sandbox { sandbox } => Self::Sandbox(sandbox),
+        }
+    }
 }
 
 /// An AWS IoT Core account's data endpoint.

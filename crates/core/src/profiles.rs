@@ -27,11 +27,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{AssertSqlSafe, SqlitePool};
 
-use serde::{Deserialize, Serialize};
-
 use crate::profile::{
-    AwsIot, AwsTransport, Mqtt, MqttTls, Profile, ProfileError, Protocol, SandboxTarget,
-    SessionKind, Target, identity_names,
+    AwsTransport, Mqtt, MqttTls, Profile, ProfileError, SandboxTarget, Target, identity_names,
 };
 use crate::store::{Store, StoreError};
 use crate::vault::{
@@ -202,8 +199,7 @@ impl Profiles {
     pub async fn add(&self, profile: &Profile) -> Result<(), ProfilesError> {
         check_profile_name(&profile.name)?;
         profile.validate()?;
-        let json = serde_json::to_string(&StoredProfile::from(profile))
-            .map_err(|e| damaged(&profile.name, &e))?;
+        let json = serde_json::to_string(profile).map_err(|e| damaged(&profile.name, &e))?;
         let now = now_secs();
         let inserted = sqlx::query(
             "INSERT INTO profiles (name, profile, created_at, updated_at) VALUES (?, ?, ?, ?) \
@@ -352,9 +348,9 @@ impl Profiles {
 
 fn saved_profile(row: ProfileRow) -> Result<SavedProfile, ProfilesError> {
     let (name, json, created_at, updated_at, active) = row;
-    let stored: StoredProfile = serde_json::from_str(&json).map_err(|e| damaged(&name, &e))?;
+    let profile: Profile = serde_json::from_str(&json).map_err(|e| damaged(&name, &e))?;
     Ok(SavedProfile {
-        profile: stored.into(),
+        profile,
         active,
         created_at,
         updated_at,
@@ -363,70 +359,7 @@ fn saved_profile(row: ProfileRow) -> Result<SavedProfile, ProfilesError> {
 
 /// A profile as JSON, in the form the `profiles` table keeps (for `--json` output and exports).
 pub fn profile_json(profile: &Profile) -> serde_json::Value {
-    serde_json::to_value(StoredProfile::from(profile)).unwrap_or(serde_json::Value::Null)
-}
-
-/// The stored form of a [`Profile`]. `Profile`'s own serde form cannot be read back for a
-/// sandbox target (`Target` and `SandboxTarget` are both tagged with `kind`, so the sandbox's
-/// tag lands next to the target's), so the table keeps the sandbox under its own key:
-/// `{"kind":"sandbox","sandbox":{"kind":"plain"}}`. The other targets keep `Profile`'s form.
-#[derive(Serialize, Deserialize)]
-struct StoredProfile {
-    name: String,
-    target: StoredTarget,
-    client_id: Option<String>,
-    thing_name: Option<String>,
-    keepalive_secs: u16,
-    session: SessionKind,
-    protocol: Protocol,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum StoredTarget {
-    AwsIot(AwsIot),
-    Mqtt(Mqtt),
-    Sandbox { sandbox: SandboxTarget },
-}
-
-impl From<&Profile> for StoredProfile {
-    fn from(profile: &Profile) -> Self {
-        let target = match &profile.target {
-            Target::AwsIot(aws) => StoredTarget::AwsIot(aws.clone()),
-            Target::Mqtt(mqtt) => StoredTarget::Mqtt(mqtt.clone()),
-            Target::Sandbox(sandbox) => StoredTarget::Sandbox {
-                sandbox: sandbox.clone(),
-            },
-        };
-        Self {
-            name: profile.name.clone(),
-            target,
-            client_id: profile.client_id.clone(),
-            thing_name: profile.thing_name.clone(),
-            keepalive_secs: profile.keepalive_secs,
-            session: profile.session,
-            protocol: profile.protocol,
-        }
-    }
-}
-
-impl From<StoredProfile> for Profile {
-    fn from(stored: StoredProfile) -> Self {
-        let target = match stored.target {
-            StoredTarget::AwsIot(aws) => Target::AwsIot(aws),
-            StoredTarget::Mqtt(mqtt) => Target::Mqtt(mqtt),
-            StoredTarget::Sandbox { sandbox } => Target::Sandbox(sandbox),
-        };
-        Self {
-            name: stored.name,
-            target,
-            client_id: stored.client_id,
-            thing_name: stored.thing_name,
-            keepalive_secs: stored.keepalive_secs,
-            session: stored.session,
-            protocol: stored.protocol,
-        }
-    }
+    serde_json::to_value(profile).unwrap_or(serde_json::Value::Null)
 }
 
 /// Checks a profile name: 1 to [`MAX_PROFILE_NAME_LEN`] letters, digits, `-`, `_` or `.`.

@@ -151,6 +151,29 @@ fn a_profile_serializes_with_vault_names_and_no_secret() {
 }
 
 #[test]
+fn a_sandbox_profile_keeps_its_listener_under_its_own_key_and_reads_back() {
+    let profile = Profile::new(
+        "local",
+        Target::Sandbox(SandboxTarget::Mtls {
+            identity: "bench".into(),
+        }),
+    );
+    let json = serde_json::to_value(&profile).expect("a profile serializes");
+    assert_eq!(
+        json["target"],
+        serde_json::json!({"kind": "sandbox", "sandbox": {"kind": "mtls", "identity": "bench"}}),
+        "one `kind` per object"
+    );
+    let back: Profile = serde_json::from_value(json).expect("and reads back");
+    assert_eq!(back, profile);
+    // The form the profiles table has always held.
+    let stored = r#"{"name":"plain","target":{"kind":"sandbox","sandbox":{"kind":"plain"}},
+        "client_id":null,"thing_name":null,"keepalive_secs":60,"session":"clean","protocol":"mqtt311"}"#;
+    let read: Profile = serde_json::from_str(stored).expect("a stored sandbox profile reads");
+    assert_eq!(read.target, Target::Sandbox(SandboxTarget::Plain));
+}
+
+#[test]
 fn an_aws_profile_on_443_resolves_with_alpn_and_the_amazon_roots() {
     let vault = vault();
     vault
