@@ -90,27 +90,19 @@ impl ActivityLog {
     }
 }
 
-/// Rows as CSV (RFC 4180: fields with a comma, quote or line break are quoted, quotes doubled),
-/// with a header line.
+/// Rows as CSV (RFC 4180: fields with a comma, quote or line break are quoted, quotes doubled,
+/// CRLF line ends), with a header line.
 pub fn to_csv(header: &[&str], rows: &[Vec<String>]) -> String {
-    let line = |fields: &mut dyn Iterator<Item = &str>| -> String {
-        fields.map(csv_field).collect::<Vec<_>>().join(",")
-    };
-    let mut out = line(&mut header.iter().copied());
-    out.push_str("\r\n");
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    // Writing to memory cannot fail; a record that could not be written is left out.
+    let _ = writer.write_record(header);
     for row in rows {
-        out.push_str(&line(&mut row.iter().map(String::as_str)));
-        out.push_str("\r\n");
+        let _ = writer.write_record(row);
     }
-    out
-}
-
-fn csv_field(field: &str) -> String {
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_owned()
-    }
+    let bytes = writer.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 #[cfg(test)]
