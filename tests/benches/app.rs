@@ -51,6 +51,8 @@ async fn launch_to_fleet() {
             for (label, selector) in [
                 ("idle: filter Offline", "#fleet-filter-offline"),
                 ("idle: filter All", "#fleet-filter-all"),
+                ("idle: filter Offline again", "#fleet-filter-offline"),
+                ("idle: filter All again", "#fleet-filter-all"),
             ] {
                 let ms = window
                     .client
