@@ -11,9 +11,8 @@
     reason = "a test fails loudly on the first surprise"
 )]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use companion_core::vault::{Vault, VaultBackend, VaultError};
@@ -23,7 +22,7 @@ use sha2::{Digest, Sha256};
 
 mod common;
 
-use common::{COMPANION, free_address};
+use common::COMPANION;
 
 /// A test's data directory and the keyring entries it made; removes both when dropped.
 struct Scratch {
@@ -460,46 +459,6 @@ fn profiles_are_added_listed_used_and_removed() {
     );
 }
 
-/// A running `companion sandbox`; stopped and its data removed when dropped.
-struct Sandbox {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Starts `companion sandbox --json` and waits for its announcement.
-fn start_sandbox(scratch: &Scratch) -> (Sandbox, Value) {
-    let dir = scratch.dir.join("sandbox");
-    let mut child = Command::new(COMPANION)
-        .args([
-            "sandbox",
-            "--json",
-            "--plain",
-            &free_address(),
-            "--mtls",
-            &free_address(),
-        ])
-        .arg("--data-dir")
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("companion sandbox starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let endpoints = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    (Sandbox { child, dir }, endpoints)
-}
-
 fn doctor(scratch: &Scratch, sandbox_dir: &Path, profile: Option<&str>) -> Value {
     let dir = sandbox_dir.to_str().unwrap();
     let mut args = vec!["doctor", "--json", "--data-dir", dir];
@@ -514,13 +473,14 @@ fn doctor(scratch: &Scratch, sandbox_dir: &Path, profile: Option<&str>) -> Value
 #[test]
 fn saved_profiles_connect_to_the_sandbox_with_keys_and_passwords_from_the_keyring() {
     let mut scratch = Scratch::new("doctor");
-    let (sandbox, endpoints) = start_sandbox(&scratch);
+    let sandbox = common::start_in(scratch.dir.join("sandbox"), &[]);
+    let endpoints = &sandbox.endpoints;
     let plain = scratch.profile("sandbox");
     succeeded(
         &scratch.run(&["profile", "add", &plain, "--sandbox"]),
         "profile add",
     );
-    let finding = doctor(&scratch, &sandbox.dir, Some(&plain));
+    let finding = doctor(&scratch, &sandbox.data_dir, Some(&plain));
     assert_eq!(finding["ok"], true, "{finding}");
     assert_eq!(
         finding["target"],
@@ -532,7 +492,7 @@ fn saved_profiles_connect_to_the_sandbox_with_keys_and_passwords_from_the_keyrin
     let identity = scratch.identity("device");
     let csr = scratch.run(&["cert", "csr", &identity, "--cn", "cli-device"]);
     succeeded(&csr, "cert csr");
-    let ca = companion_sandbox::ca::LocalCa::load_or_create(&sandbox.dir).unwrap();
+    let ca = companion_sandbox::ca::LocalCa::load_or_create(&sandbox.data_dir).unwrap();
     let issued = ca.sign_csr_pem(&stdout(&csr)).unwrap();
     let file = scratch.file("issued.pem", &issued);
     succeeded(
@@ -552,7 +512,7 @@ fn saved_profiles_connect_to_the_sandbox_with_keys_and_passwords_from_the_keyrin
         "profile add --identity",
     );
     succeeded(&scratch.run(&["profile", "use", &mutual]), "profile use");
-    let finding = doctor(&scratch, &sandbox.dir, None);
+    let finding = doctor(&scratch, &sandbox.data_dir, None);
     assert_eq!(
         finding["ok"], true,
         "the active profile connects over mTLS: {finding}"
@@ -562,7 +522,7 @@ fn saved_profiles_connect_to_the_sandbox_with_keys_and_passwords_from_the_keyrin
         format!("localhost:{}", endpoints["mtls"]["port"]),
         "the mutual-TLS listener: {finding}"
     );
-    let sandbox_dir = sandbox.dir.to_str().unwrap();
+    let sandbox_dir = sandbox.data_dir.to_str().unwrap();
     // The Shadow service answers through the active profile's mTLS session: the document, or
     // "no shadow" while the simulated plug has not reported yet.
     let shadow = scratch.run(&["shadow", "get", "plug-0001", "--data-dir", sandbox_dir]);
@@ -595,7 +555,10 @@ fn saved_profiles_connect_to_the_sandbox_with_keys_and_passwords_from_the_keyrin
         "secret\n",
     );
     succeeded(&add, "profile add --mqtt");
-    assert_eq!(doctor(&scratch, &sandbox.dir, Some(&broker))["ok"], true);
+    assert_eq!(
+        doctor(&scratch, &sandbox.data_dir, Some(&broker))["ok"],
+        true
+    );
     Vault::open(Some(VaultBackend::KernelKeyring))
         .unwrap()
         .remove_password(&format!("profile.{broker}"))

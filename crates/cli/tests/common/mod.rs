@@ -44,7 +44,11 @@ pub fn start(name: &str) -> Running {
 
 /// [`start`] with more `companion sandbox` arguments, e.g. `--devices 1`.
 pub fn start_with(name: &str, extra: &[&str]) -> Running {
-    let data_dir = fresh_dir(name);
+    start_in(fresh_dir(name), extra)
+}
+
+/// [`start_with`] in the data directory `data_dir` (removed when the sandbox is dropped).
+pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Running {
     let mut child = Command::new(COMPANION)
         .args([
             "sandbox",
