@@ -19,6 +19,7 @@
 //! cannot list endpoints, asking for an identity (no `--wifi-only`) takes the device to offer
 //! `aws-iot`.
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -207,23 +208,41 @@ async fn find_on(
     device: &str,
     window: Duration,
 ) -> Result<Discovered, CliError> {
-    let deadline = tokio::time::Instant::now() + window;
-    loop {
-        let seen = radio
-            .scan(Duration::from_millis(250))
-            .await
-            .map_err(transport_error)?;
-        if let Some(found) = seen
-            .into_iter()
-            .find(|d| d.name == device || d.id.eq_ignore_ascii_case(device))
-        {
-            return Ok(found);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(CliError::NotFound(format!(
+    scan_for(radio, &[device], window)
+        .await?
+        .remove(device)
+        .ok_or_else(|| {
+            CliError::NotFound(format!(
                 "no device {device} offers provisioning within {} s: check the name (`companion ble scan`), move closer, or power-cycle it",
                 window.as_secs()
-            )));
+            ))
+        })
+}
+
+/// Scans `radio` until every one of `wanted` (names or ids) has shown up or `window` has
+/// passed; the devices seen, by the name or id they were asked for.
+async fn scan_for(
+    radio: &dyn Radio,
+    wanted: &[&str],
+    window: Duration,
+) -> Result<BTreeMap<String, Discovered>, CliError> {
+    let deadline = tokio::time::Instant::now() + window;
+    let mut found = BTreeMap::new();
+    loop {
+        for seen in radio
+            .scan(Duration::from_millis(250))
+            .await
+            .map_err(transport_error)?
+        {
+            if let Some(asked) = wanted
+                .iter()
+                .find(|w| seen.name == **w || seen.id.eq_ignore_ascii_case(w))
+            {
+                found.insert((*asked).to_owned(), seen);
+            }
+        }
+        if found.len() == wanted.len() || tokio::time::Instant::now() >= deadline {
+            return Ok(found);
         }
     }
 }

@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 
 use super::{
     Cloud, ProvisionArgs, Transport, WifiChoice, open_ble, open_store, provisioning, remedy_name,
-    sandbox_radio, transport_error,
+    sandbox_radio, scan_for,
 };
 use crate::sandbox::ShutdownSignal;
 use crate::{CliError, output};
@@ -411,25 +411,14 @@ async fn find_all(
         Transport::Ble => Arc::new(open_ble(super::DEFAULT_NAME_PREFIX.to_owned(), None).await?),
         Transport::Sim => Arc::new(sandbox_radio(args.connection.sandbox_dir())?),
     };
-    let deadline = Instant::now() + Duration::from_secs(args.scan_window);
-    let mut found: BTreeMap<String, Discovered> = BTreeMap::new();
-    loop {
-        for seen in radio
-            .scan(Duration::from_millis(500))
-            .await
-            .map_err(transport_error)?
-        {
-            if let Some(row) = rows
-                .iter()
-                .find(|r| r.device == seen.name || r.device.eq_ignore_ascii_case(&seen.id))
-            {
-                found.insert(row.device.clone(), seen);
-            }
-        }
-        if found.len() == rows.len() || Instant::now() >= deadline {
-            return Ok((Found::Scanned(radio), found));
-        }
-    }
+    let wanted: Vec<&str> = rows.iter().map(|r| r.device.as_str()).collect();
+    let found = scan_for(
+        radio.as_ref(),
+        &wanted,
+        Duration::from_secs(args.scan_window),
+    )
+    .await?;
+    Ok((Found::Scanned(radio), found))
 }
 
 /// The radio and device for `row`, or `None` when it was not seen.
